@@ -83,6 +83,14 @@ environment and a verdict.
 	root.AddCommand(
 		newVersionCmd(a),
 		newCertsCmd(a),
+		newUpCmd(a),
+		newDownCmd(a),
+		newStatusCmd(a),
+		newScenariosCmd(a),
+		newRunCmd(a),
+		newCompareCmd(a),
+		newChurnCmd(a),
+		newClientCmd(a),
 	)
 	return root
 }

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dstload/dstload/workload/admin"
+	"github.com/dstload/dstload/workload/churn"
+	"github.com/dstload/dstload/workload/eventfeed"
+	"github.com/dstload/dstload/workload/observer"
+	"github.com/dstload/dstload/workload/record"
+)
+
+// kubeFlags are the cluster-access flags churn and client share.
+type kubeFlags struct {
+	kubeconfig string
+	context    string
+	qps        float32
+	burst      int
+}
+
+func (k *kubeFlags) add(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG or ~/.kube/config)")
+	fs.StringVar(&k.context, "context", "", "kubeconfig context (default: the current one)")
+	fs.Float32Var(&k.qps, "kube-qps", 200, "API requests per second allowed (client-go's default of 5 cannot scale 100 Deployments in a second)")
+	fs.IntVar(&k.burst, "kube-burst", 400, "API request burst")
+}
+
+func (k *kubeFlags) clientset() (kubernetes.Interface, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = k.kubeconfig
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("load kubeconfig: %w", err)
+	}
+	cfg.QPS, cfg.Burst = k.qps, k.burst
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return cs, nil
+}
+
+// newRegistry is a process registry with the Go and process collectors.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// writeRecordsFile writes the final records (0600: they name the cluster's
+// endpoints, nothing secret, but nobody else needs them).
+func writeRecordsFile(path string, s record.Set) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("write records: %w", err)
+	}
+	if err := record.Write(f, s); err != nil {
+		f.Close()
+		return fmt.Errorf("write records %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write records %s: %w", path, err)
+	}
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func newChurnCmd(a *app) *cobra.Command {
+	var (
+		kf          kubeFlags
+		o           churn.Options
+		adminAddr   string
+		recordsFile string
+		portName    string
+	)
+	cmd := &cobra.Command{
+		Use:   "churn",
+		Short: "Scale the target Deployments in waves and observe their endpoints",
+		Long: `Scales the Deployments matching --selector in --namespace following a
+pattern (stable: one wave to --max, then hold; oscillate: --max, hold,
+--min, hold, for --cycles cycles or forever), and records every scale write.
+An observer watches the EndpointSlices of the same-named Services and
+records when each endpoint became ready or gone, and when the cluster
+reached each target.
+
+The admin port serves /metrics, /ready, /live, /records (the records as
+JSON) and /events, the scale-event feed 'dstload client --events-url'
+follows. When the pattern is done churn keeps serving until stopped.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Pattern.Validate(); err != nil {
+				return usageErrorf("%v", err)
+			}
+			if o.Selector == "" {
+				return usageErrorf("--selector is required: a label selector of the Deployments to scale")
+			}
+			if o.Concurrency < 1 || o.Attempts < 1 {
+				return usageErrorf("--concurrency and --attempts must be at least 1")
+			}
+			return runChurn(cmd.Context(), a, kf, o, adminAddr, recordsFile, portName)
+		},
+	}
+	kf.add(cmd)
+	fs := cmd.Flags()
+	fs.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "default"), "namespace of the Deployments and Services")
+	fs.StringVar(&o.Selector, "selector", "", "label selector of the Deployments to scale (each fronted by a Service of the same name)")
+	fs.StringVar(&o.Pattern.Kind, "pattern", churn.Oscillate, "stable or oscillate")
+	fs.IntVar(&o.Pattern.Min, "min", 1, "replicas at the low point")
+	fs.IntVar(&o.Pattern.Max, "max", 10, "replicas at the high point (stable: the replicas)")
+	fs.DurationVar(&o.Pattern.HoldMax, "hold-max", time.Minute, "time held at max")
+	fs.DurationVar(&o.Pattern.HoldMin, "hold-min", time.Minute, "time held at min")
+	fs.DurationVar(&o.Pattern.Jitter, "jitter", 0, "random delay of each service's write within a wave (0 to this)")
+	fs.IntVar(&o.Pattern.Cycles, "cycles", 0, "oscillation cycles (0: until stopped)")
+	fs.IntVar(&o.Concurrency, "concurrency", 100, "scale writes in flight")
+	fs.IntVar(&o.Attempts, "attempts", 5, "tries per scale write before it counts as failed")
+	fs.StringVar(&portName, "port-name", "", "EndpointSlice port the observer reports (default: each slice's first)")
+	fs.StringVar(&adminAddr, "metrics-addr", ":9990", "admin HTTP address (/metrics /ready /live /records /events)")
+	fs.StringVar(&recordsFile, "records-file", "", "also write the records here when stopping")
+	return cmd
+}
+
+func runChurn(ctx context.Context, a *app, kf kubeFlags, o churn.Options, adminAddr, recordsFile, portName string) error {
+	cs, err := kf.clientset()
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	feed := eventfeed.New()
+	// The observer is told about each event before the clients, so it
+	// never misses the moment the cluster reaches the target.
+	var obs *observer.Observer
+	ch, err := churn.New(ctx, a.log, reg, cs, o,
+		func(e record.ScaleEvent) { obs.Expect(e) },
+		feed.Append)
+	if err != nil {
+		return fmt.Errorf("churn: %w", err)
+	}
+	obs = observer.New(a.log, reg, o.Namespace, ch.Services(), portName)
+	records := func() record.Set { return record.Merge(ch.Records(), obs.Records()) }
+	actx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAdmin()
+	h := admin.Handlers{Registry: reg, Ready: obs.Ready, Records: records,
+		Extra: map[string]http.Handler{"GET /events": feed}}
+	if _, _, err := admin.Serve(actx, a.log, adminAddr, h.Mux()); err != nil {
+		return err
+	}
+	if err := obs.Start(ctx, cs); err != nil {
+		return fmt.Errorf("observer: %w", err)
+	}
+	a.log.Info("churning", "namespace", o.Namespace, "deployments", len(ch.Services()), "pattern", o.Pattern.Kind,
+		"min", o.Pattern.Min, "max", o.Pattern.Max, "cycles", o.Pattern.Cycles)
+	if err := ch.Run(ctx); err != nil {
+		return fmt.Errorf("churn: %w", err)
+	}
+	if ctx.Err() == nil {
+		a.log.Info("pattern done; serving records until stopped")
+		<-ctx.Done()
+	}
+	obs.Finish()
+	if recordsFile != "" {
+		return writeRecordsFile(recordsFile, records())
+	}
+	return nil
+}

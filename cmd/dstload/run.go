@@ -1,0 +1,214 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/version"
+	"github.com/dstload/dstload/workload/report"
+	"github.com/dstload/dstload/workload/runner"
+	"github.com/dstload/dstload/workload/scenario"
+)
+
+func newRunCmd(a *app) *cobra.Command {
+	var (
+		scale           float64
+		duration        time.Duration
+		cycles          int
+		hold            string
+		settle          time.Duration
+		outDir          string
+		plotFormat      string
+		keep            bool
+		namespace       string
+		destAddr        string
+		destMetrics     string
+		destVersion     string
+		metricsInterval time.Duration
+		readyTimeout    time.Duration
+		cleanup         bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run SCENARIO|FILE",
+		Short: "Run a scenario on the current environment and judge it",
+		Long: `Run a scenario (a catalogue name from 'dstload scenarios', or a path to a
+scenario YAML file) on the environment made by 'dstload up': deploy the
+target Services and Deployments, run churn, the observer and the clients,
+sample the destination controller's /metrics, judge every criterion and
+write report.json, report.md and plots.
+
+Exit codes: 0 every criterion passed, 3 a criterion failed, 1 the run could
+not be done, 2 bad flags or a bad scenario file.
+
+--scale, --duration, --cycles and --hold shrink a scenario for small
+machines and CI, e.g.:
+
+  dstload run small-oscillation --scale 0.05 --cycles 1 --hold 20s`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if cleanup {
+				return noArgs(cmd, args)
+			}
+			return exactArgs(1)(cmd, args)
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			if cleanup {
+				_, cl, err := a.runCluster()
+				if err != nil {
+					return err
+				}
+				if err := runner.Cleanup(ctx, cl.Kubeconfig, cl.Context, namespace, namespace, a.log); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.out, "removed the run's targets in namespace %s\n", namespace)
+				return nil
+			}
+			o := scenario.NoOverrides()
+			o.Scale, o.Duration, o.Settle = scale, duration, settle
+			if cmd.Flags().Changed("cycles") {
+				if cycles < 0 {
+					return usageErrorf("invalid --cycles %d: use 0 (until --duration) or more", cycles)
+				}
+				o.Cycles = cycles
+			}
+			var err error
+			if o.HoldMax, o.HoldMin, err = parseHold(hold); err != nil {
+				return err
+			}
+			switch {
+			case scale < 0:
+				return usageErrorf("invalid --scale %v: use a factor > 0 such as 0.05", scale)
+			case duration < 0 || settle < 0 || metricsInterval <= 0 || readyTimeout <= 0:
+				return usageErrorf("durations must be positive (--duration, --settle, --metrics-interval, --ready-timeout)")
+			case plotFormat != "svg" && plotFormat != "png":
+				return usageErrorf("invalid --plot-format %q: use svg or png", plotFormat)
+			}
+			base, err := scenario.Load(args[0])
+			if err != nil {
+				return usageError(err)
+			}
+			s, err := base.Apply(o)
+			if err != nil {
+				return usageError(err)
+			}
+
+			st, cl, err := a.runCluster()
+			if err != nil {
+				return err
+			}
+			if st.Provider != "local" {
+				return fmt.Errorf("dstload run drives the workload from this host on the local provider only so far; environment %q uses %s", a.envName, st.Provider)
+			}
+			if destAddr == "" {
+				destAddr = cl.DestinationAddr
+			}
+			if destAddr == "" {
+				return fmt.Errorf("environment %q has no destination controller: start one with 'dstload up --destination-bin PATH' or '--destination-addr HOST:PORT', or pass --destination-addr to run", a.envName)
+			}
+			metricsURL := destMetrics
+			if metricsURL == "" && cl.DestinationAdminAddr != "" {
+				metricsURL = cl.DestinationAdminAddr
+			}
+			if metricsURL != "" && !strings.Contains(metricsURL, "://") {
+				metricsURL = "http://" + metricsURL + "/metrics"
+			}
+			if outDir == "" {
+				outDir = filepath.Join(a.envDir(), "runs", s.Name+"-"+time.Now().UTC().Format("20060102-150405"))
+			}
+			v := version.Get()
+			res, err := runner.Run(ctx, runner.Config{
+				Scenario: s, Overrides: o,
+				Kubeconfig: cl.Kubeconfig, Context: cl.Context, Namespace: namespace, Release: namespace,
+				DestinationAddr: destAddr, MetricsURL: metricsURL, MetricsInterval: metricsInterval,
+				ReadyTimeout: readyTimeout, OutDir: outDir, PlotFormat: plotFormat, Keep: keep,
+				Tool: report.Tool{Name: "dstload", Version: v.Version, Revision: v.Revision, GoVersion: v.GoVersion},
+				Environment: report.Environment{
+					Name: a.envName, Provider: st.Provider, ClockSource: "single host clock",
+					Versions: report.Versions{Dstload: v.Version, Destination: destVersion},
+				},
+				Log: a.log, Progress: a.errOut,
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(a.out)
+			if err := report.WriteSummary(a.out, res.Report); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out, "  report: %s\n", res.Files.JSON)
+			fmt.Fprintf(a.out, "          %s\n", res.Files.Markdown)
+			for _, p := range res.Files.Plots {
+				fmt.Fprintf(a.out, "          %s\n", p)
+			}
+			if res.Report.Verdict != report.Pass {
+				return &exitError{code: exitCriteria, err: fmt.Errorf("scenario %s failed its criteria (see %s)", s.Name, res.Files.Markdown)}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.Float64Var(&scale, "scale", 0, "multiply services, endpoints and streams by this factor (e.g. 0.05 for CI)")
+	f.DurationVar(&duration, "duration", 0, "replace the scenario's churn.duration (stable: how long the load is held)")
+	f.IntVar(&cycles, "cycles", -1, "replace the scenario's oscillation cycles")
+	f.StringVar(&hold, "hold", "", "replace the holds at max and min: one duration for both, or MAX,MIN (e.g. 20s,40s)")
+	f.DurationVar(&settle, "settle", 0, "replace how long the run waits after the last event for convergence")
+	f.StringVar(&outDir, "out", "", "directory for report.json, report.md and plots (default <state-dir>/<name>/runs/<scenario>-<time>)")
+	f.StringVar(&plotFormat, "plot-format", "svg", "plot format: svg or png")
+	f.BoolVar(&keep, "keep", false, "leave the target Services and Deployments installed after the run")
+	f.StringVar(&namespace, "namespace", "dstload-run", "namespace (and Helm release name) of the run's targets")
+	f.StringVar(&destAddr, "destination-addr", "", "destination controller gRPC host:port (default: the environment's)")
+	f.StringVar(&destMetrics, "destination-metrics", "", "destination controller metrics host:port or URL (default: the environment's admin address)")
+	f.StringVar(&destVersion, "destination-version", "", "what the destination controller is (a version or branch), recorded in the report for compare")
+	f.DurationVar(&metricsInterval, "metrics-interval", 2*time.Second, "how often the destination's /metrics is sampled")
+	f.DurationVar(&readyTimeout, "ready-timeout", 10*time.Minute, "how long to wait for the targets and the streams to come up")
+	f.BoolVar(&cleanup, "cleanup", false, "remove the targets a --keep run left in --namespace, and run nothing")
+	return cmd
+}
+
+// runCluster reads the environment's state and its (first) cluster.
+func (a *app) runCluster() (*provision.State, *provision.Cluster, error) {
+	st, err := provision.LoadState(a.envDir())
+	if errors.Is(err, provision.ErrNoState) {
+		return nil, nil, fmt.Errorf("no environment %q in %s: run 'dstload up' first", a.envName, a.stateDir)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Phase != provision.PhaseReady {
+		return nil, nil, fmt.Errorf("environment %q is %s, not ready: finish 'dstload up' first", a.envName, st.Phase)
+	}
+	cl := st.Cluster("")
+	if cl == nil {
+		return nil, nil, fmt.Errorf("environment %q records no cluster: run 'dstload up' again", a.envName)
+	}
+	return st, cl, nil
+}
+
+// parseHold reads --hold: "" (keep), "D" (both) or "MAX,MIN".
+func parseHold(s string) (hmax, hmin time.Duration, err error) {
+	if s == "" {
+		return 0, 0, nil
+	}
+	parts := strings.Split(s, ",")
+	if len(parts) > 2 {
+		return 0, 0, usageErrorf("invalid --hold %q: use one duration or MAX,MIN such as 20s,40s", s)
+	}
+	var ds []time.Duration
+	for _, p := range parts {
+		d, err := time.ParseDuration(strings.TrimSpace(p))
+		if err != nil || d <= 0 {
+			return 0, 0, usageErrorf("invalid --hold %q: use one duration or MAX,MIN such as 20s,40s", s)
+		}
+		ds = append(ds, d)
+	}
+	if len(ds) == 1 {
+		return ds[0], ds[0], nil
+	}
+	return ds[0], ds[1], nil
+}

@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+
+	"github.com/dstload/dstload/internal/dsttest"
+	"github.com/dstload/dstload/provision/local/localtest"
+	"github.com/dstload/dstload/workload/report"
+)
+
+// testDestination is the stand-in for Linkerd's destination controller: the
+// test Destination server on a loopback port, fed from the cluster's
+// EndpointSlices, plus a /metrics endpoint with the controller's process
+// metrics and endpoints_subscribers.
+type testDestination struct {
+	srv        *dsttest.Server
+	addr       string
+	metricsURL string
+}
+
+func startTestDestination(t *testing.T, c *localtest.Cluster, namespace string) *testDestination {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	srv := dsttest.NewServer(dsttest.Options{})
+	if err := dsttest.Watch(ctx, slogDiscard(), c.Clientset, namespace, srv); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	srv.Register(g)
+	go g.Serve(ln)
+	t.Cleanup(g.Stop)
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector(),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "endpoints_subscribers"}, func() float64 {
+			open, _, _, _ := srv.Counters()
+			return float64(open)
+		}),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "endpoint_updates_queue_overflow"}, func() float64 {
+			_, _, _, overflow := srv.Counters()
+			return float64(overflow)
+		}))
+	mln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+	go hs.Serve(mln)
+	t.Cleanup(func() { hs.Close() })
+	return &testDestination{srv: srv, addr: ln.Addr().String(), metricsURL: "http://" + mln.Addr().String() + "/metrics"}
+}
+
+// TestRunEndToEnd runs catalogue scenarios, shrunk, on a real local cluster
+// against the test Destination server: healthy runs pass, a server that
+// delays every update fails with exit 3, and compare flags the regression.
+func TestRunEndToEnd(t *testing.T) {
+	c := localtest.Start(t, localtest.Options{Nodes: 1})
+	const ns = "dstload-run"
+	d := startTestDestination(t, c, ns)
+	out := t.TempDir()
+	// localtest keeps its environment in <dir>/env.
+	common := []string{"--state-dir", filepath.Dir(c.Dir), "--name", filepath.Base(c.Dir),
+		"--destination-addr", d.addr, "--destination-metrics", d.metricsURL,
+		"--metrics-interval", "500ms", "--ready-timeout", "2m", "--plot-format", "png"}
+	runScenario := func(t *testing.T, name, dir string, extra ...string) (int, string, string, *report.Report) {
+		t.Helper()
+		start := time.Now()
+		args := append([]string{"run", name, "--scale", "0.05", "--out", dir}, append(common, extra...)...)
+		code, stdout, stderr := runCLI(t, args...)
+		t.Logf("dstload run %s: exit %d in %s", name, code, time.Since(start).Round(time.Millisecond))
+		r, err := report.ReadFile(filepath.Join(dir, report.JSONFile))
+		if err != nil {
+			t.Fatalf("exit %d, no report: %v\nstdout:\n%s\nstderr:\n%s", code, err, stdout, stderr)
+		}
+		checkConsistent(t, r)
+		return code, stdout, stderr, r
+	}
+
+	t.Run("baseline", func(t *testing.T) {
+		code, stdout, stderr, r := runScenario(t, "baseline", filepath.Join(out, "baseline"), "--duration", "15s")
+		if code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		if r.Totals.Streams != 50 || r.Totals.ScaleEvents != 0 || r.Destination.SubscribersLoadMin != 50 {
+			t.Errorf("baseline totals %+v, subscribers %v", r.Totals, r.Destination.SubscribersLoadMin)
+		}
+		for _, want := range []string{"baseline: PASS", "PASS  subscriptions >= 100%"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("summary lacks %q:\n%s", want, stdout)
+			}
+		}
+		for _, want := range []string{"] deploy:", "] connect: streams 50/50 up", "] hold:", "] cleanup"} {
+			if !strings.Contains(stderr, want) {
+				t.Errorf("progress lacks %q:\n%s", want, stderr)
+			}
+		}
+	})
+
+	healthy := filepath.Join(out, "healthy")
+	oscillate := []string{"--cycles", "1", "--hold", "8s", "--settle", "30s"}
+	t.Run("small-oscillation healthy", func(t *testing.T) {
+		code, stdout, stderr, r := runScenario(t, "small-oscillation", healthy, oscillate...)
+		if code != 0 {
+			t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+		}
+		if r.Totals.ScaleEvents != 2 || len(r.Events) != 2 || r.UpdateLatency.Count == 0 || r.Totals.MissedStreams != 0 {
+			t.Errorf("events %d, update samples %d, missed %d", len(r.Events), r.UpdateLatency.Count, r.Totals.MissedStreams)
+		}
+		if len(r.Endpoints) == 0 || len(r.Destination.Samples) == 0 {
+			t.Errorf("no endpoint series or destination samples")
+		}
+	})
+
+	delayed := filepath.Join(out, "delayed")
+	t.Run("small-oscillation delayed", func(t *testing.T) {
+		d.srv.SetDelay(time.Second)
+		defer d.srv.SetDelay(0)
+		code, stdout, stderr, r := runScenario(t, "small-oscillation", delayed, oscillate...)
+		if code != exitCriteria {
+			t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitCriteria, stdout, stderr)
+		}
+		if r.UpdateLatency.P50 < 0.9 {
+			t.Errorf("update latency p50 %v with a 1s delay", r.UpdateLatency.P50)
+		}
+		if !strings.Contains(stdout, "FAIL  p95 < 500ms") || !strings.Contains(stderr, "failed its criteria") {
+			t.Errorf("stdout:\n%s\nstderr:\n%s", stdout, stderr)
+		}
+	})
+
+	t.Run("compare", func(t *testing.T) {
+		code, stdout, stderr := runCLI(t, "compare", filepath.Join(healthy, report.JSONFile), filepath.Join(delayed, report.JSONFile), "--fail-on-regression")
+		if code != exitCriteria || !strings.Contains(stdout, "REGRESSION") {
+			t.Fatalf("compare: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		for _, line := range strings.Split(stdout, "\n") {
+			if strings.HasPrefix(line, "update latency p95") && !strings.Contains(line, "REGRESSION") {
+				t.Errorf("p95 not flagged: %s", line)
+			}
+		}
+	})
+}
+
+// checkConsistent checks the invariants every report must satisfy.
+func checkConsistent(t *testing.T, r *report.Report) {
+	t.Helper()
+	if r.SchemaVersion != report.SchemaVersion || r.Tool.Name != "dstload" || r.Environment.Provider != "local" ||
+		r.Environment.Versions.Kubernetes == "" || r.Environment.ClockSource == "" {
+		t.Errorf("header: %+v %+v", r.Tool, r.Environment)
+	}
+	ordered := func(name string, q report.Quantiles) {
+		if q.Count > 0 && !(q.P50 <= q.P95 && q.P95 <= q.P99 && q.P99 <= q.P999 && q.P999 <= q.Max) {
+			t.Errorf("%s quantiles out of order: %+v", name, q)
+		}
+	}
+	ordered("update", r.UpdateLatency)
+	ordered("e2e", r.E2ELatency)
+	ordered("first-update", r.FirstUpdateLatency)
+	ordered("kube", r.KubeConvergence)
+	ordered("fanout", r.FanoutCompletion)
+	for _, e := range r.Events {
+		ordered(fmt.Sprintf("event %s/%d e2e", e.Service, e.Seq), e.E2E)
+		ordered(fmt.Sprintf("event %s/%d update", e.Service, e.Seq), e.UpdateLatency)
+		if e.FanoutComplete && e.FanoutCompletionSeconds < 0 {
+			t.Errorf("event %s/%d fanout completion %v < 0", e.Service, e.Seq, e.FanoutCompletionSeconds)
+		}
+		// Every stream's convergence comes after the cluster's own.
+		if e.KubeReached && e.E2E.Count > 0 && e.E2E.P50 < e.KubeConvergenceSeconds {
+			t.Errorf("event %s/%d e2e p50 %v < k8s convergence %v", e.Service, e.Seq, e.E2E.P50, e.KubeConvergenceSeconds)
+		}
+		if e.Converged+e.Missed != e.Streams {
+			t.Errorf("event %s/%d: converged %d + missed %d != streams %d", e.Service, e.Seq, e.Converged, e.Missed, e.Streams)
+		}
+	}
+	if len(r.Criteria) == 0 {
+		t.Error("no criteria judged")
+	}
+	for _, c := range r.Criteria {
+		if c.Verdict != report.Pass && c.Verdict != report.Fail {
+			t.Errorf("criterion %s verdict %q", c.Metric, c.Verdict)
+		}
+	}
+	if r.Run.LoadStart.Before(r.Run.Started) || r.Run.LoadEnd.Before(r.Run.LoadStart) || r.Run.Ended.Before(r.Run.LoadEnd) {
+		t.Errorf("run times out of order: %+v", r.Run)
+	}
+}
+
+func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/stack"
+)
+
+func newStatusCmd(a *app) *cobra.Command {
+	var output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show each component of the environment: PID, address, health",
+		Long: `Checks what the state file records without changing anything: each
+process (is it still the one started: PID, start time, command line; does
+its health endpoint answer), the fake nodes, the destination controller and
+the Helm releases. Exits 1 when the environment exists but is not healthy.`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if output != "" && output != "json" {
+				return badOutput(output)
+			}
+			r, err := a.newEnvironment(&stack.Hook{}).Status(cmd.Context())
+			if err != nil {
+				return upError(err)
+			}
+			if output == "json" {
+				if err := writeJSON(a.out, r); err != nil {
+					return err
+				}
+			} else {
+				printReport(a, r)
+			}
+			if r.Exists && !r.Healthy {
+				return fmt.Errorf("environment %q is not healthy", r.Name)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	return cmd
+}
+
+func printReport(a *app, r *provision.Report) {
+	if !r.Exists {
+		fmt.Fprintf(a.out, "environment %q does not exist (state dir %s); create it with 'dstload up'\n", r.Name, r.Dir)
+		return
+	}
+	health := "healthy"
+	if !r.Healthy {
+		health = "NOT healthy"
+	}
+	fmt.Fprintf(a.out, "environment %q: provider %s, phase %s, %s\n", r.Name, r.Provider, r.Phase, health)
+	for _, c := range r.Clusters {
+		dst := c.DestinationAddr
+		if dst == "" {
+			dst = "none"
+		}
+		fmt.Fprintf(a.out, "cluster %s: kubeconfig %s (context %s), destination %s\n", c.Name, c.Kubeconfig, c.Context, dst)
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "COMPONENT\tPID\tADDRESS\tHEALTH\tDETAIL")
+	for _, c := range r.Components {
+		name := c.Name
+		if c.Cluster != "" && len(r.Clusters) > 1 {
+			name = c.Cluster + "/" + c.Name
+		}
+		pid := "-"
+		if c.PID > 0 {
+			pid = fmt.Sprint(c.PID)
+		}
+		addr := c.Address
+		if addr == "" {
+			addr = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, pid, addr, c.Health, oneLine(c.Detail))
+	}
+	tw.Flush()
+}

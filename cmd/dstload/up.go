@@ -1,0 +1,165 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/k3d"
+	"github.com/dstload/dstload/provision/kubeconfig"
+	"github.com/dstload/dstload/provision/local"
+	"github.com/dstload/dstload/provision/stack"
+)
+
+// defaultProvider is the SPEC's default (k3d, needs Docker).
+const defaultProvider = "k3d"
+
+// upOptions are the flags of `dstload up`.
+type upOptions struct {
+	provider string
+	cfg      provision.Config
+	// Stack (Helm releases).
+	noStack    bool
+	monitoring bool
+	mirror     string
+	values     []string // release=file
+	versions   []string // release=version
+	timeout    time.Duration
+}
+
+func newUpCmd(a *app) *cobra.Command {
+	o := &upOptions{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Create the environment: cluster, trust root, Linkerd, KWOK nodes",
+		Long: `Creates the environment named by --name, or resumes one that a failed or
+interrupted 'up' left half-made. A second 'up' of a healthy environment
+reports "already up" and changes nothing.
+
+Providers:
+  k3d         clusters in Docker through the k3d SDK (the default)
+  local       no Docker: etcd, kube-apiserver, kube-controller-manager,
+              kube-scheduler and kwok as host processes on 127.0.0.1, plus
+              Linkerd's destination controller (see --destination-*)
+  kubeconfig  an existing cluster; --context must name it`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error { return runUp(cmd, a, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.provider, "provider", defaultProvider, "where the clusters come from: k3d, local or kubeconfig")
+	f.IntVar(&o.cfg.Nodes, "nodes", local.DefaultNodes, "number of KWOK fake nodes")
+	f.IntVar(&o.cfg.Clusters, "clusters", 1, "number of clusters (2 = source and target, linked)")
+	f.StringVar(&o.cfg.BinDir, "bin-dir", os.Getenv(local.BinDirEnv), "local: directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (env "+local.BinDirEnv+"; default PATH, then the cache, else built with Go)")
+	f.IntVar(&o.cfg.APIPort, "api-port", 0, "local: apiserver port on 127.0.0.1 (default: a free one)")
+	f.StringVar(&o.cfg.DestinationBin, "destination-bin", "", "run this Linkerd controller binary as the destination controller (local)")
+	f.StringVar(&o.cfg.DestinationAddr, "destination-addr", "", "use the destination controller already serving gRPC at HOST:PORT")
+	f.StringVar(&o.cfg.DestinationImage, "destination-image", local.DefaultDestinationImage, "local: controller image to take the destination controller from when neither --destination-bin nor --destination-addr is given")
+	f.StringVar(&o.cfg.Kubeconfig, "kubeconfig", "", "kubeconfig provider: kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+	f.StringVar(&o.cfg.Context, "context", "", "kubeconfig provider: the context to use (required)")
+	f.BoolVar(&o.noStack, "no-stack", false, "create the cluster only: no Helm releases")
+	f.BoolVar(&o.monitoring, "monitoring", false, "also install kube-prometheus-stack (not on provider local)")
+	f.StringVar(&o.mirror, "chart-mirror", os.Getenv(stack.MirrorEnv), "chart mirror directory or URL (env "+stack.MirrorEnv+")")
+	f.StringArrayVar(&o.values, "values", nil, "extra Helm values file for a release, release=FILE (repeatable; applied over dstload's defaults)")
+	f.StringArrayVar(&o.versions, "chart-version", nil, "override a pinned chart version, release=VERSION (repeatable)")
+	f.DurationVar(&o.timeout, "stack-timeout", 0, "time each Helm release may take to install and become ready (default 5m, kube-prometheus-stack 10m)")
+	return cmd
+}
+
+// providers lists the providers this build can use. Down and status build
+// the one recorded in the state file from a zero Config.
+func providers() *provision.Registry {
+	r := provision.NewRegistry()
+	r.Register(k3d.ProviderName, k3d.Factory)
+	r.Register(local.ProviderName, local.Factory)
+	r.Register(kubeconfig.ProviderName, kubeconfig.Factory)
+	return r
+}
+
+// newEnvironment wires the environment of --state-dir/--name with the
+// providers and the stack hook (nil: cluster only).
+func (a *app) newEnvironment(st provision.Stack) *provision.Environment {
+	return &provision.Environment{
+		Env:       provision.Env{Name: a.envName, Dir: a.envDir(), Log: a.log, Progress: a.errOut},
+		Providers: providers(),
+		Stack:     st,
+	}
+}
+
+func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
+	if o.cfg.Nodes < 1 {
+		return usageErrorf("--nodes %d: need at least 1 fake node", o.cfg.Nodes)
+	}
+	if o.cfg.Clusters < 1 {
+		return usageErrorf("--clusters %d: need at least 1 cluster", o.cfg.Clusters)
+	}
+	var hook provision.Stack
+	if !o.noStack {
+		userValues, err := stack.ParseValueFiles(o.values)
+		if err != nil {
+			return usageError(err)
+		}
+		versions, err := stack.ParseVersions(o.versions)
+		if err != nil {
+			return usageError(err)
+		}
+		h := &stack.Hook{Monitoring: o.monitoring, Multicluster: o.cfg.Clusters > 1, Mirror: o.mirror,
+			UserValues: userValues, Versions: versions, Timeout: o.timeout, CompareSettings: true}
+		if err := h.Validate(o.provider); err != nil {
+			return usageError(err)
+		}
+		hook = h
+	}
+	env := a.newEnvironment(hook)
+	res, err := env.Up(cmd.Context(), o.provider, o.cfg)
+	if err != nil {
+		return upError(err)
+	}
+	st := res.State
+	if res.AlreadyUp {
+		fmt.Fprintf(a.out, "environment %q is already up (provider %s); nothing changed\n", a.envName, st.Provider)
+	} else {
+		fmt.Fprintf(a.out, "environment %q is up (provider %s) in %s\n", a.envName, st.Provider, res.Elapsed.Round(10*time.Millisecond))
+	}
+	printClusters(a, st)
+	return nil
+}
+
+func printClusters(a *app, st *provision.State) {
+	for _, c := range st.Clusters {
+		fmt.Fprintf(a.out, "cluster %s: kubeconfig %s (context %s)\n", c.Name, c.Kubeconfig, c.Context)
+		switch {
+		case c.DestinationAddr != "":
+			fmt.Fprintf(a.out, "  destination controller: %s", c.DestinationAddr)
+			if c.DestinationAdminAddr != "" {
+				fmt.Fprintf(a.out, " (admin %s)", c.DestinationAdminAddr)
+			}
+			fmt.Fprintln(a.out)
+		case st.Provider == local.ProviderName:
+			fmt.Fprintf(a.out, "  no destination controller: %s\n", local.DestinationHint)
+		}
+	}
+}
+
+// upError maps bad input to a usage error (exit 2); the rest is a runtime
+// failure (exit 1).
+func upError(err error) error {
+	var (
+		unknown  *provision.UnknownProviderError
+		cfgErr   *provision.ConfigError
+		mismatch *provision.ProviderMismatchError
+		corrupt  *provision.CorruptStateError
+		missing  *local.MissingBinariesError
+		portUsed *local.PortInUseError
+	)
+	switch {
+	case errors.As(err, &unknown), errors.As(err, &cfgErr), errors.As(err, &mismatch),
+		errors.As(err, &corrupt), errors.As(err, &missing), errors.As(err, &portUsed),
+		errors.Is(err, provision.ErrLocked):
+		return usageError(err)
+	}
+	return err
+}

@@ -1,0 +1,133 @@
+package k3d
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dstload/dstload/provision/local"
+)
+
+func clientset(kubeconfig, kubeContext string) (*kubernetes.Clientset, error) {
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	cfg.Timeout = 10 * time.Second
+	return kubernetes.NewForConfig(cfg)
+}
+
+// apiReady asks the API server's /readyz.
+func apiReady(ctx context.Context, kubeconfig, kubeContext string) error {
+	cs, err := clientset(kubeconfig, kubeContext)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = cs.Discovery().RESTClient().Get().AbsPath("/readyz").DoRaw(ctx)
+	return err
+}
+
+// prepareNodes waits until the k3s server node is Ready and pods can be
+// created (default ServiceAccount), then creates the KWOK fake nodes. They
+// turn Ready once the stack has installed the kwok controller, which
+// manages nodes annotated kwok.x-k8s.io/node=fake.
+func prepareNodes(ctx context.Context, kubeconfig, kubeContext string, n int, timeout time.Duration) error {
+	cs, err := clientset(kubeconfig, kubeContext)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var detail string
+	for {
+		detail = serverNotReady(wctx, cs)
+		if detail == "" {
+			break
+		}
+		select {
+		case <-wctx.Done():
+			if errors.Is(context.Cause(ctx), context.Canceled) {
+				return ctx.Err()
+			}
+			return fmt.Errorf("k3d cluster not ready after %s: %s", timeout, detail)
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	for i := 0; i < n; i++ {
+		_, err := cs.CoreV1().Nodes().Create(ctx, FakeNode(i), metav1.CreateOptions{})
+		if err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create fake node %s: %w", local.NodeName(i), err)
+		}
+	}
+	return nil
+}
+
+// serverNotReady says what is not ready yet ("" = ready).
+func serverNotReady(ctx context.Context, cs kubernetes.Interface) string {
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: "node-role.kubernetes.io/control-plane=true"})
+	if err != nil {
+		return err.Error()
+	}
+	ready := false
+	for _, n := range nodes.Items {
+		for _, c := range n.Status.Conditions {
+			if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
+				ready = true
+			}
+		}
+	}
+	if !ready {
+		return "k3s server node not Ready"
+	}
+	if _, err := cs.CoreV1().ServiceAccounts("default").Get(ctx, "default", metav1.GetOptions{}); err != nil {
+		return "default ServiceAccount: " + err.Error()
+	}
+	return ""
+}
+
+// FakeNode is fake node i, shaped like the local provider's (and Linkerd's
+// hack/kwok-node.yaml): label type=kwok, annotation and taint
+// kwok.x-k8s.io/node=fake, a /16 pod CIDR outside k3s' 10.42.0.0/16 so
+// that thousands of fake pods get unique IPs, and large allocatable.
+func FakeNode(i int) *corev1.Node {
+	name := local.NodeName(i)
+	res := corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("1000"),
+		corev1.ResourceMemory: resource.MustParse("4Ti"),
+		corev1.ResourcePods:   resource.MustParse("65000"),
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name,
+			Labels: map[string]string{
+				local.NodeLabelKey:              local.NodeLabelValue,
+				"kubernetes.io/hostname":        name,
+				"kubernetes.io/os":              "linux",
+				"kubernetes.io/role":            "agent",
+				"node-role.kubernetes.io/agent": "",
+			},
+			Annotations: map[string]string{
+				local.NodeAnnotationKey:        local.NodeTaintValue,
+				"node.alpha.kubernetes.io/ttl": "0",
+			},
+		},
+		Spec: corev1.NodeSpec{
+			PodCIDR:  local.NodePodCIDR(i),
+			PodCIDRs: []string{local.NodePodCIDR(i)},
+			Taints:   []corev1.Taint{{Key: local.NodeTaintKey, Value: local.NodeTaintValue, Effect: corev1.TaintEffectNoSchedule}},
+		},
+		Status: corev1.NodeStatus{Capacity: res, Allocatable: res},
+	}
+}

@@ -1,0 +1,191 @@
+// Package localtest starts a real local cluster (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler, kwok with fake nodes) for
+// integration tests of other packages.
+//
+// Usage:
+//
+//	func TestSomething(t *testing.T) {
+//		c := localtest.Start(t, localtest.Options{})   // nodes Ready when it returns
+//		pods, err := c.Clientset.CoreV1().Pods("default").List(ctx, metav1.ListOptions{})
+//		// c.Kubeconfig / c.Context for tools that take a path (Helm, the
+//		// destination controller); c.RESTConfig for client-go;
+//		// c.TrustRootDir holds the Linkerd trust anchor and issuer.
+//		// Pods land on the fake nodes with:
+//		//   nodeSelector: {type: kwok}
+//		//   tolerations: [{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]
+//		// (localtest.FakeNodeSelector / localtest.FakeNodeTolerations).
+//	}
+//
+// Each call gets its own state in t.TempDir() and its own ports on
+// 127.0.0.1; t.Cleanup stops exactly the processes it started (by PID,
+// verified by start time) and fails the test if one survives. Binaries are
+// found as `dstload up --provider local` finds them: DSTLOAD_BIN_DIR, PATH,
+// the cache (~/.cache/dstload/controlplane/<pin>), or built once with Go.
+// When they cannot be found the test fails under CI (CI=true) and is skipped
+// otherwise. Options.Stack runs a provision.Stack hook (e.g. the Helm
+// releases) exactly where `dstload up` runs it; Options.DestinationBin runs a
+// destination controller binary (a real one, or a test stand-in) after it.
+package localtest
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/local"
+)
+
+// Options configure Start. The zero value is a 3-node cluster without a
+// destination controller.
+type Options struct {
+	// Nodes is the number of fake nodes (default 3).
+	Nodes int
+	// Stack is installed after the cluster is ready, as `dstload up` does.
+	Stack provision.Stack
+	// DestinationBin runs this binary as the destination controller
+	// (`BIN destination -kubeconfig ... -addr ... -metrics-addr ...`) and
+	// waits for its admin /ready. Empty: no destination controller.
+	DestinationBin string
+	// Log receives the provider's logs (default: discarded unless -v).
+	Log *slog.Logger
+}
+
+// Cluster is a running local cluster.
+type Cluster struct {
+	// Dir is the environment directory (in t.TempDir()).
+	Dir          string
+	Name         string
+	Kubeconfig   string
+	Context      string
+	Server       string
+	TrustRootDir string
+	RESTConfig   *rest.Config
+	Clientset    *kubernetes.Clientset
+	// DestinationAddr / DestinationAdminAddr are set when
+	// Options.DestinationBin was given.
+	DestinationAddr      string
+	DestinationAdminAddr string
+	// Env and State are the environment's provision view (for Status).
+	Env   provision.Env
+	State *provision.State
+	// Environment can run Status or Down again.
+	Environment *provision.Environment
+}
+
+// FakeNodeSelector selects the fake nodes.
+func FakeNodeSelector() map[string]string {
+	return map[string]string{local.NodeLabelKey: local.NodeLabelValue}
+}
+
+// FakeNodeTolerations tolerate the fake nodes' taint.
+func FakeNodeTolerations() []corev1.Toleration {
+	return []corev1.Toleration{{Key: local.NodeTaintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
+}
+
+// Start brings up a cluster and registers its teardown with t.Cleanup.
+func Start(t testing.TB, opts Options) *Cluster {
+	t.Helper()
+	RequireBinaries(t)
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		if testing.Verbose() {
+			log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		}
+	}
+	dir := filepath.Join(t.TempDir(), "env")
+	env := provision.Env{Name: "localtest", Dir: dir, Log: log, Progress: io.Discard}
+	if testing.Verbose() {
+		env.Progress = os.Stderr
+	}
+	reg := provision.NewRegistry()
+	reg.Register(local.ProviderName, func(cfg provision.Config) (provision.Provider, error) {
+		return local.New(local.Options{
+			Nodes:          opts.Nodes,
+			BinDir:         os.Getenv(local.BinDirEnv),
+			DestinationBin: opts.DestinationBin,
+			NoDestination:  opts.DestinationBin == "",
+		}), nil
+	})
+	e := &provision.Environment{Env: env, Providers: reg, Stack: opts.Stack}
+	t.Cleanup(func() { Stop(t, e) })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := e.Up(ctx, local.ProviderName, provision.Config{})
+	if err != nil {
+		t.Fatalf("localtest: start cluster: %v", err)
+	}
+	c := res.State.Cluster("")
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: c.Kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: c.Context}).ClientConfig()
+	if err != nil {
+		t.Fatalf("localtest: kubeconfig: %v", err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		t.Fatalf("localtest: client: %v", err)
+	}
+	return &Cluster{
+		Dir: dir, Name: env.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, Server: c.Server,
+		TrustRootDir: res.State.TrustRootDir, RESTConfig: cfg, Clientset: cs,
+		DestinationAddr: c.DestinationAddr, DestinationAdminAddr: c.DestinationAdminAddr,
+		Env: env, State: res.State, Environment: e,
+	}
+}
+
+// Stop tears the environment down (Start registers it with t.Cleanup; call
+// it yourself only to test teardown). It fails the test when a process
+// survives.
+func Stop(t testing.TB, e *provision.Environment) {
+	t.Helper()
+	st, err := provision.LoadState(e.Env.Dir)
+	if errors.Is(err, provision.ErrNoState) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := e.Down(ctx); err != nil {
+		t.Errorf("localtest: stop cluster: %v", err)
+		return
+	}
+	if st != nil {
+		for _, p := range st.Processes {
+			if local.Alive(p) {
+				t.Errorf("localtest: %s (pid %d) still runs after stop", p.Name, p.PID)
+			}
+		}
+	}
+}
+
+// RequireBinaries fails (under CI=true) or skips the test when the
+// control-plane binaries are neither present nor buildable. Start calls it.
+func RequireBinaries(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	var progress io.Writer = io.Discard
+	if testing.Verbose() {
+		progress = os.Stderr
+	}
+	_, err := local.ResolveBinaries(ctx, local.ResolveOptions{BinDir: os.Getenv(local.BinDirEnv), Progress: progress})
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("localtest: %v", err)
+	}
+	t.Skipf("localtest: no local control-plane binaries (set %s or build them with hack/controlplane/build.sh): %v", local.BinDirEnv, err)
+}

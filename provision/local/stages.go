@@ -1,0 +1,46 @@
+package local
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"os"
+	"sort"
+)
+
+// stageFiles are kwok's stage-fast Stage definitions (node-initialize,
+// node-heartbeat, pod-ready, pod-complete, pod-delete), copied unchanged from
+// sigs.k8s.io/kwok@v0.8.0 kustomize/stage/ so that they ship inside dstload.
+//
+//go:embed stages/*.yaml
+var stageFiles embed.FS
+
+// writeKwokConfig writes every embedded Stage into one multi-document YAML
+// file for kwok --config.
+func writeKwokConfig(path string) error {
+	entries, err := stageFiles.ReadDir("stages")
+	if err != nil {
+		return fmt.Errorf("read embedded stages: %w", err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	var buf bytes.Buffer
+	for _, n := range names {
+		data, err := stageFiles.ReadFile("stages/" + n)
+		if err != nil {
+			return fmt.Errorf("read embedded stage %s: %w", n, err)
+		}
+		buf.WriteString("---\n")
+		buf.Write(data)
+		if !bytes.HasSuffix(data, []byte("\n")) {
+			buf.WriteByte('\n')
+		}
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("write kwok config: %w", err)
+	}
+	return nil
+}

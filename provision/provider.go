@@ -1,0 +1,166 @@
+// Package provision creates, removes and reports dstload environments.
+//
+// An environment is a name with a state directory (<state-dir>/<name>, mode
+// 0700) holding the trust root, kubeconfigs, logs and the state file that
+// records what was created, so that Down removes exactly that. A Provider
+// makes the clusters (local host processes, k3d, or an existing kubeconfig
+// context); Environment runs the steps around it (trust root, the Helm stack
+// hook, the destination controller) and keeps the state file current.
+package provision
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+)
+
+// Env is what every provider and hook is given: the environment's identity,
+// its directory and where to report.
+type Env struct {
+	// Name is the environment name (--name), e.g. "dstload".
+	Name string
+	// Dir is <state-dir>/<name>, created with mode 0700 before any step runs.
+	Dir string
+	// Log receives structured diagnostics.
+	Log *slog.Logger
+	// Progress receives short human progress lines ("starting etcd"); it may
+	// be io.Discard.
+	Progress io.Writer
+}
+
+// Progressf writes one progress line.
+func (e Env) Progressf(format string, args ...any) {
+	if e.Progress != nil {
+		fmt.Fprintf(e.Progress, format+"\n", args...)
+	}
+}
+
+// Provider makes and removes the clusters of an environment.
+//
+// Contract, shared by every implementation:
+//   - Create records everything it creates in st as it goes and calls
+//     save(st) after each externally visible step (a process started, a
+//     cluster created), so that an interrupted Create leaves a state that
+//     Delete can clean up and a later Create can resume from.
+//   - Create is idempotent: given a state from an earlier (possibly partial)
+//     Create it keeps what is healthy and creates what is missing.
+//   - Create fills st.Clusters (kubeconfig path, context, server) before it
+//     returns successfully, and returns only when the clusters are ready
+//     (API server answers, nodes Ready).
+//   - Delete removes exactly what st records, succeeds when it records
+//     nothing, and calls save(st) as it removes things.
+//   - Status never changes anything.
+type Provider interface {
+	// Name is the provider's registry name ("local", "k3d", "kubeconfig").
+	Name() string
+	Create(ctx context.Context, env Env, st *State, save SaveFunc) error
+	Delete(ctx context.Context, env Env, st *State, save SaveFunc) error
+	// Kubeconfig returns the kubeconfig path and context of the named
+	// cluster of st ("" = the first cluster).
+	Kubeconfig(st *State, cluster string) (path, context string, err error)
+	Status(ctx context.Context, env Env, st *State) ([]ComponentStatus, error)
+}
+
+// DestinationRunner is implemented by providers that run Linkerd's
+// destination controller as a host process (local). Environment.Up calls it
+// after the stack hook, because the controller needs the Linkerd CRDs.
+type DestinationRunner interface {
+	StartDestination(ctx context.Context, env Env, st *State, save SaveFunc) error
+}
+
+// SaveFunc persists st; providers call it after every step they take.
+type SaveFunc func(st *State) error
+
+// Health of a component.
+const (
+	Healthy   = "healthy"
+	Unhealthy = "unhealthy"
+	Gone      = "gone"   // recorded, but its process or cluster no longer exists
+	Absent    = "absent" // not configured (e.g. no destination controller)
+)
+
+// ComponentStatus is one line of `dstload status`.
+type ComponentStatus struct {
+	Cluster string `json:"cluster,omitempty"`
+	Name    string `json:"name"`
+	PID     int    `json:"pid,omitempty"`
+	Address string `json:"address,omitempty"`
+	Health  string `json:"health"`
+	// Detail says why a component is not healthy, or what it is.
+	Detail string `json:"detail,omitempty"`
+}
+
+// Config carries the user's provider settings (the flags of `dstload up`).
+// Each provider reads the fields it understands and rejects settings that
+// make no sense for it.
+type Config struct {
+	// Nodes is the number of KWOK fake nodes (default 3).
+	Nodes int
+	// Clusters is the number of clusters (multicluster; default 1).
+	Clusters int
+	// BinDir holds the local control-plane binaries (--bin-dir,
+	// DSTLOAD_BIN_DIR).
+	BinDir string
+	// APIPort fixes the local apiserver port; 0 picks a free one.
+	APIPort int
+	// DestinationBin runs this destination controller binary (--destination-bin).
+	DestinationBin string
+	// DestinationAddr uses an already running destination controller
+	// (--destination-addr host:port).
+	DestinationAddr string
+	// DestinationImage is the controller image to unpack when neither of
+	// the two above is given.
+	DestinationImage string
+	// Kubeconfig and Context select an existing cluster (provider kubeconfig).
+	Kubeconfig string
+	Context    string
+}
+
+// Factory builds a provider from the user's settings; it validates them and
+// returns a usage-style error (one line naming the fix) when they are wrong.
+type Factory func(cfg Config) (Provider, error)
+
+// Registry selects a provider by name. It is a value built by the caller
+// (cmd/dstload registers the providers it links in), not global state.
+type Registry struct {
+	factories map[string]Factory
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{factories: map[string]Factory{}} }
+
+// Register adds a provider under name, replacing an earlier one.
+func (r *Registry) Register(name string, f Factory) { r.factories[name] = f }
+
+// Names lists the registered providers, sorted.
+func (r *Registry) Names() []string {
+	names := make([]string, 0, len(r.factories))
+	for n := range r.factories {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// UnknownProviderError is returned for a provider name nobody registered.
+type UnknownProviderError struct {
+	Name      string
+	Available []string
+}
+
+func (e *UnknownProviderError) Error() string {
+	return fmt.Sprintf("provider %q is not available in this build (available: %s); use --provider local for a Docker-free cluster",
+		e.Name, strings.Join(e.Available, ", "))
+}
+
+// New builds the named provider.
+func (r *Registry) New(name string, cfg Config) (Provider, error) {
+	f, ok := r.factories[name]
+	if !ok {
+		return nil, &UnknownProviderError{Name: name, Available: r.Names()}
+	}
+	return f(cfg)
+}

@@ -1,0 +1,11 @@
+// Package scenarios embeds dstload's scenario catalogue: the five scenarios
+// of Linkerd's destination load-test plan (SPEC section 5). The files are
+// read and validated by workload/scenario.
+package scenarios
+
+import "embed"
+
+// FS holds one <name>.yaml per catalogue scenario.
+//
+//go:embed *.yaml
+var FS embed.FS

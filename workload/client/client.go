@@ -1,0 +1,513 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	pb "github.com/linkerd/linkerd2-proxy-api/go/destination"
+	netpb "github.com/linkerd/linkerd2-proxy-api/go/net"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/dstload/dstload/workload/record"
+)
+
+// errLifetime is the cause of a stream context ended by its bounded lifetime.
+var errLifetime = errors.New("stream lifetime reached")
+
+// Client holds the streams of one process.
+type Client struct {
+	o       Options
+	log     *slog.Logger
+	m       *metrics
+	reqs    []*pb.GetDestination // per service, shared by its streams
+	keys    []string             // per service, "namespace/name"
+	bySvc   [][]*stream
+	byKey   map[string]int
+	streams []*stream
+
+	opened     atomic.Int64
+	updates    atomic.Uint64
+	reconnects atomic.Uint64
+
+	recMu    sync.Mutex
+	receipts []receipt
+	convs    []conv
+	ends     []end
+}
+
+// stream is one logical stream; kept small because there are thousands.
+type stream struct {
+	mu         sync.Mutex
+	id         uint32
+	svc        uint16
+	sampled    bool
+	reconnects uint32
+	openedAt   int64 // Unix ns of the first Get; 0 before
+	closedAt   int64
+	// eps4 holds IPv4 endpoints packed as ip<<16|port; eps6 the rest.
+	eps4 map[uint64]struct{}
+	eps6 map[netip.AddrPort]struct{}
+	// lastChange and firstSinceMark (first change since the last event was
+	// attached) let an event learned slightly after its write still get
+	// its first change and convergence.
+	lastChange     int64
+	firstSinceMark int64
+	pend           pendingEvent
+}
+
+type pendingEvent struct {
+	seq     uint64
+	written int64
+	first   int64
+	target  int32
+	active  bool
+}
+
+type receipt struct {
+	t        int64
+	addr     netip.AddrPort
+	stream   uint32
+	add      bool
+	snapshot bool
+}
+
+type conv struct {
+	seq       uint64
+	first     int64
+	converged int64
+	stream    uint32
+	target    int32
+	missed    bool
+}
+
+type end struct {
+	t      int64
+	stream uint32
+	cause  string
+	msg    string
+}
+
+// New validates o and prepares the streams; Run opens them.
+func New(o Options, log *slog.Logger, reg prometheus.Registerer) (*Client, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	c := &Client{o: o, log: log, m: newMetrics(reg), byKey: map[string]int{}}
+	total := len(o.Services) * o.StreamsPerService
+	stride := 0 // sample every stride-th stream; 0 = none
+	switch {
+	case o.SampleStreams < 0 || o.SampleStreams >= total:
+		stride = 1
+	case o.SampleStreams > 0:
+		stride = (total + o.SampleStreams - 1) / o.SampleStreams
+	}
+	token := o.Token.String()
+	c.streams = make([]*stream, 0, total)
+	for i, s := range o.Services {
+		c.reqs = append(c.reqs, &pb.GetDestination{
+			Scheme:       "k8s",
+			Path:         fmt.Sprintf("%s.%s.svc.%s:%d", s.Name, s.Namespace, o.ClusterDomain, s.Port),
+			ContextToken: token,
+		})
+		c.keys = append(c.keys, s.Key())
+		c.byKey[s.Key()] = i
+		var list []*stream
+		for range o.StreamsPerService {
+			id := uint32(len(c.streams))
+			st := &stream{id: id, svc: uint16(i), sampled: stride > 0 && int(id)%stride == 0}
+			c.streams = append(c.streams, st)
+			list = append(list, st)
+		}
+		c.bySvc = append(c.bySvc, list)
+	}
+	return c, nil
+}
+
+// Ready is nil once every stream has made its first Get call.
+func (c *Client) Ready() error {
+	if n, total := c.opened.Load(), int64(len(c.streams)); n < total {
+		return fmt.Errorf("%d of %d streams opened", n, total)
+	}
+	return nil
+}
+
+// Stats is a snapshot of the client's counters.
+type Stats struct {
+	Streams    int
+	Opened     int
+	Updates    uint64
+	Reconnects uint64
+	// Ends counts stream ends by cause (record.CauseEndOK, a gRPC code ...).
+	Ends map[string]int
+}
+
+// Stats returns the current counters.
+func (c *Client) Stats() Stats {
+	s := Stats{Streams: len(c.streams), Opened: int(c.opened.Load()), Updates: c.updates.Load(), Reconnects: c.reconnects.Load(), Ends: map[string]int{}}
+	c.recMu.Lock()
+	for _, e := range c.ends {
+		s.Ends[e.cause]++
+	}
+	c.recMu.Unlock()
+	return s
+}
+
+// Run opens every stream and keeps them open until ctx ends. Streams that
+// still wait for an event's target then are recorded as missed.
+func (c *Client) Run(ctx context.Context) error {
+	conns := make([]pb.DestinationClient, c.o.Connections)
+	for i := range conns {
+		opts := append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, c.o.DialOptions...)
+		cc, err := grpc.NewClient(c.o.Addr, opts...)
+		if err != nil {
+			return fmt.Errorf("connect to destination %s: %w", c.o.Addr, err)
+		}
+		defer cc.Close()
+		conns[i] = pb.NewDestinationClient(cc)
+	}
+	var wg sync.WaitGroup
+	for i, st := range c.streams {
+		dst := conns[i%len(conns)]
+		wg.Go(func() { c.runStream(ctx, dst, st) })
+	}
+	wg.Wait()
+	now := time.Now().UnixNano()
+	for _, st := range c.streams {
+		st.mu.Lock()
+		st.closedAt = now
+		if st.pend.active {
+			c.missLocked(st)
+		}
+		st.mu.Unlock()
+	}
+	return nil
+}
+
+func (c *Client) runStream(ctx context.Context, dst pb.DestinationClient, st *stream) {
+	backoff := c.o.BackoffMin
+	req := c.reqs[st.svc]
+	var u pb.Update // reused for every message of this stream
+	for ctx.Err() == nil {
+		sctx, cancelCause := context.WithCancelCause(ctx)
+		cancel := func() { cancelCause(nil) }
+		if c.o.Lifetime > 0 {
+			life := c.o.Lifetime
+			if c.o.LifetimeJitter > 0 {
+				life += rand.N(c.o.LifetimeJitter)
+			}
+			// A timer rather than a deadline: a deadline would travel as
+			// grpc-timeout and the server could end the stream first with
+			// DeadlineExceeded, which proxies never see.
+			t := time.AfterFunc(life, func() { cancelCause(errLifetime) })
+			cancel = func() { t.Stop(); cancelCause(nil) }
+		}
+		st.mu.Lock()
+		if st.openedAt == 0 {
+			st.openedAt = time.Now().UnixNano()
+			c.opened.Add(1)
+		} else {
+			st.reconnects++
+			c.reconnects.Add(1)
+			c.m.reconnects.Inc()
+		}
+		st.mu.Unlock()
+
+		got := false
+		gs, err := dst.Get(sctx, req)
+		if err == nil {
+			c.m.streams.Inc()
+			got, err = c.recv(st, gs, &u)
+			c.m.streams.Dec()
+		}
+		lifetime := errors.Is(context.Cause(sctx), errLifetime)
+		cancel()
+		c.reset(st)
+		if ctx.Err() != nil {
+			return
+		}
+		cause, msg := c.classify(err, lifetime)
+		c.recMu.Lock()
+		c.ends = append(c.ends, end{t: time.Now().UnixNano(), stream: st.id, cause: cause, msg: msg})
+		c.recMu.Unlock()
+		if cause == record.CauseLifetime {
+			backoff = c.o.BackoffMin
+			continue
+		}
+		if got {
+			backoff = c.o.BackoffMin
+		}
+		c.log.Debug("stream ended", "stream", st.id, "service", c.keys[st.svc], "cause", cause, "msg", msg, "retry", backoff)
+		wait := backoff/2 + rand.N(backoff/2+1)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return
+		}
+		backoff = min(2*backoff, c.o.BackoffMax)
+	}
+}
+
+func (c *Client) classify(err error, lifetime bool) (cause, msg string) {
+	switch {
+	case lifetime:
+		c.m.endsLifetime.Inc()
+		return record.CauseLifetime, ""
+	case err == nil || errors.Is(err, io.EOF):
+		c.m.endsEndOK.Inc()
+		return record.CauseEndOK, ""
+	}
+	s := status.Convert(err)
+	code := s.Code().String()
+	c.m.ends.WithLabelValues(code).Inc()
+	c.m.errors.WithLabelValues(code).Inc()
+	return code, s.Message()
+}
+
+// recv reads updates until the stream ends; io.EOF means status OK.
+func (c *Client) recv(st *stream, gs grpc.ServerStreamingClient[pb.Update], u *pb.Update) (bool, error) {
+	got := false
+	for {
+		if err := gs.RecvMsg(u); err != nil {
+			return got, err
+		}
+		now := time.Now().UnixNano()
+		c.apply(st, u, now, !got)
+		got = true
+		if c.o.OnReceive != nil {
+			c.o.OnReceive(st.id, u, time.Unix(0, now))
+		}
+	}
+}
+
+// apply folds one update into the stream's endpoint set and records it.
+func (c *Client) apply(st *stream, u *pb.Update, now int64, snapshot bool) {
+	c.updates.Add(1)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	before := len(st.eps4) + len(st.eps6)
+	if st.sampled {
+		c.recMu.Lock()
+		defer c.recMu.Unlock()
+	}
+	switch x := u.Update.(type) {
+	case *pb.Update_Add:
+		c.m.adds.Inc()
+		for _, wa := range x.Add.GetAddrs() {
+			ap, ok := c.insert(st, wa.GetAddr())
+			if ok && st.sampled {
+				c.receipts = append(c.receipts, receipt{t: now, addr: ap, stream: st.id, add: true, snapshot: snapshot})
+			}
+		}
+	case *pb.Update_Remove:
+		c.m.removes.Inc()
+		for _, a := range x.Remove.GetAddrs() {
+			ap, ok := c.remove(st, a)
+			if ok && st.sampled {
+				c.receipts = append(c.receipts, receipt{t: now, addr: ap, stream: st.id, snapshot: snapshot})
+			}
+		}
+	case *pb.Update_NoEndpoints:
+		// Linkerd's Go server never sends it; a server that does means
+		// "no endpoints", so the set empties.
+		c.m.noEndpoints.Inc()
+		clear(st.eps4)
+		clear(st.eps6)
+	default:
+		return
+	}
+	size := len(st.eps4) + len(st.eps6)
+	if size != before {
+		c.m.endpoints.Add(float64(size - before))
+	}
+	st.lastChange = now
+	if st.firstSinceMark == 0 {
+		st.firstSinceMark = now
+	}
+	p := &st.pend
+	if !p.active {
+		return
+	}
+	if p.first == 0 {
+		p.first = now
+	}
+	if size == int(p.target) {
+		c.convergeLocked(st, now, !st.sampled)
+	}
+}
+
+// convergeLocked records the pending event as converged at t. lockRec says
+// whether recMu must be taken (apply already holds it for sampled streams).
+func (c *Client) convergeLocked(st *stream, t int64, lockRec bool) {
+	p := &st.pend
+	if lockRec {
+		c.recMu.Lock()
+	}
+	c.convs = append(c.convs, conv{seq: p.seq, first: p.first, converged: t, stream: st.id, target: p.target})
+	if lockRec {
+		c.recMu.Unlock()
+	}
+	c.m.e2e.Observe(float64(t-p.written) / 1e9)
+	if p.first != 0 {
+		c.m.firstUpdate.Observe(float64(p.first-p.written) / 1e9)
+	}
+	p.active = false
+}
+
+func (c *Client) missLocked(st *stream) {
+	p := &st.pend
+	c.recMu.Lock()
+	c.convs = append(c.convs, conv{seq: p.seq, first: p.first, stream: st.id, target: p.target, missed: true})
+	c.recMu.Unlock()
+	c.m.missed.Inc()
+	p.active = false
+}
+
+// reset empties a stream's set when its Get call ended: the next call
+// starts from the server's snapshot, as a proxy's would.
+func (c *Client) reset(st *stream) {
+	st.mu.Lock()
+	if n := len(st.eps4) + len(st.eps6); n > 0 {
+		c.m.endpoints.Sub(float64(n))
+		clear(st.eps4)
+		clear(st.eps6)
+	}
+	st.mu.Unlock()
+}
+
+func (c *Client) insert(st *stream, a *netpb.TcpAddress) (netip.AddrPort, bool) {
+	if v4, ok := a.GetIp().GetIp().(*netpb.IPAddress_Ipv4); ok {
+		if st.eps4 == nil {
+			st.eps4 = make(map[uint64]struct{})
+		}
+		st.eps4[uint64(v4.Ipv4)<<16|uint64(a.GetPort())] = struct{}{}
+		if !st.sampled {
+			return netip.AddrPort{}, true
+		}
+		return addrPort(a)
+	}
+	ap, ok := addrPort(a)
+	if !ok {
+		return ap, false
+	}
+	if st.eps6 == nil {
+		st.eps6 = make(map[netip.AddrPort]struct{})
+	}
+	st.eps6[ap] = struct{}{}
+	return ap, true
+}
+
+func (c *Client) remove(st *stream, a *netpb.TcpAddress) (netip.AddrPort, bool) {
+	if v4, ok := a.GetIp().GetIp().(*netpb.IPAddress_Ipv4); ok {
+		delete(st.eps4, uint64(v4.Ipv4)<<16|uint64(a.GetPort()))
+		if !st.sampled {
+			return netip.AddrPort{}, true
+		}
+		return addrPort(a)
+	}
+	ap, ok := addrPort(a)
+	if ok {
+		delete(st.eps6, ap)
+	}
+	return ap, ok
+}
+
+func addrPort(a *netpb.TcpAddress) (netip.AddrPort, bool) {
+	switch ip := a.GetIp().GetIp().(type) {
+	case *netpb.IPAddress_Ipv4:
+		v := ip.Ipv4
+		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), uint16(a.GetPort())), true
+	case *netpb.IPAddress_Ipv6:
+		var b [16]byte
+		f, l := ip.Ipv6.GetFirst(), ip.Ipv6.GetLast()
+		for i := 0; i < 8; i++ {
+			b[i] = byte(f >> (56 - 8*i))
+			b[8+i] = byte(l >> (56 - 8*i))
+		}
+		return netip.AddrPortFrom(netip.AddrFrom16(b), uint16(a.GetPort())), true
+	}
+	return netip.AddrPort{}, false
+}
+
+// OnEvent attaches a scale event (from churn's feed) to every stream of its
+// service. An earlier event still unconverged is recorded as missed.
+func (c *Client) OnEvent(e record.ScaleEvent) {
+	i, ok := c.byKey[e.Service]
+	if !ok {
+		return
+	}
+	c.m.events.Inc()
+	written := e.Time.UnixNano()
+	for _, st := range c.bySvc[i] {
+		st.mu.Lock()
+		if st.pend.active {
+			c.missLocked(st)
+		}
+		p := pendingEvent{seq: e.Seq, written: written, target: int32(e.Target), active: true}
+		switch {
+		case st.firstSinceMark >= written:
+			p.first = st.firstSinceMark
+		case st.lastChange >= written:
+			p.first = st.lastChange
+		}
+		st.firstSinceMark = 0
+		st.pend = p
+		if len(st.eps4)+len(st.eps6) == e.Target {
+			c.convergeLocked(st, max(st.lastChange, written), true)
+		}
+		st.mu.Unlock()
+	}
+}
+
+// Records returns a snapshot of the client's records.
+func (c *Client) Records() record.Set {
+	var s record.Set
+	name := c.o.Name
+	sampled := 0
+	for _, st := range c.streams {
+		st.mu.Lock()
+		info := record.StreamInfo{Client: name, Stream: st.id, Service: c.keys[st.svc], Sampled: st.sampled,
+			Opened: unixTime(st.openedAt), Closed: unixTime(st.closedAt), Reconnects: int(st.reconnects)}
+		st.mu.Unlock()
+		if info.Sampled {
+			sampled++
+		}
+		s.Streams = append(s.Streams, info)
+	}
+	s.Sampling = []record.Sampling{{Client: name, Streams: len(c.streams), Sampled: sampled}}
+	c.recMu.Lock()
+	defer c.recMu.Unlock()
+	s.Receipts = make([]record.Receipt, len(c.receipts))
+	for i, r := range c.receipts {
+		s.Receipts[i] = record.Receipt{Client: name, Stream: r.stream, Service: c.keys[c.streams[r.stream].svc],
+			Addr: r.addr.String(), Add: r.add, Time: time.Unix(0, r.t), Snapshot: r.snapshot}
+	}
+	s.StreamConvergence = make([]record.StreamConvergence, len(c.convs))
+	for i, v := range c.convs {
+		s.StreamConvergence[i] = record.StreamConvergence{Client: name, Stream: v.stream, Service: c.keys[c.streams[v.stream].svc],
+			Seq: v.seq, Target: int(v.target), FirstChange: unixTime(v.first), Converged: unixTime(v.converged), Missed: v.missed}
+	}
+	s.StreamEnds = make([]record.StreamEnd, len(c.ends))
+	for i, e := range c.ends {
+		s.StreamEnds[i] = record.StreamEnd{Client: name, Stream: e.stream, Service: c.keys[c.streams[e.stream].svc],
+			Time: time.Unix(0, e.t), Cause: e.cause, Message: e.msg}
+	}
+	return s
+}
+
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}

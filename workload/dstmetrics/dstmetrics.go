@@ -1,0 +1,201 @@
+// Package dstmetrics samples the Linkerd destination controller's Prometheus
+// /metrics endpoint (admin port 9996, docs/linkerd-integration.md section 6)
+// while a scenario runs: memory, CPU, goroutines, subscribers, queue
+// overflows and gRPC stream counts, as a time series for the report.
+package dstmetrics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+)
+
+// Sample is one scrape. Counters are summed over all their label sets.
+// report.json carries these as its destination resource series.
+type Sample struct {
+	Time time.Time `json:"time"`
+	// Error is set when the scrape failed; the values are then zero.
+	Error string `json:"error,omitempty"`
+
+	ResidentMemoryBytes float64 `json:"residentMemoryBytes"`
+	CPUSeconds          float64 `json:"cpuSeconds"`
+	Goroutines          float64 `json:"goroutines"`
+	// StartTime is process_start_time_seconds: a change means a restart.
+	StartTime float64 `json:"startTimeSeconds"`
+	// Subscribers is the sum of endpoints_subscribers over all services.
+	Subscribers float64 `json:"endpointsSubscribers"`
+	// QueueOverflows is the sum of endpoint_updates_queue_overflow.
+	QueueOverflows float64 `json:"endpointUpdatesQueueOverflow"`
+	// gRPC server stream counters (go-grpc-prometheus), summed over methods.
+	GRPCStarted     float64 `json:"grpcServerStarted"`
+	GRPCHandled     float64 `json:"grpcServerHandled"`
+	GRPCMsgSent     float64 `json:"grpcServerMsgSent"`
+	GRPCMsgReceived float64 `json:"grpcServerMsgReceived"`
+	// GRPCHandledByCode splits grpc_server_handled_total by grpc_code.
+	GRPCHandledByCode map[string]float64 `json:"grpcServerHandledByCode,omitempty"`
+}
+
+// OK reports whether the scrape succeeded.
+func (s Sample) OK() bool { return s.Error == "" }
+
+// acceptHeader asks for the protobuf exposition first (cheaper to parse for
+// a controller with thousands of series) and falls back to text.
+const acceptHeader = `application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited;q=0.7,text/plain;version=0.0.4;q=0.3,*/*;q=0.1`
+
+// Scrape fetches url once and extracts the sample.
+func Scrape(ctx context.Context, client *http.Client, url string) (Sample, error) {
+	s := Sample{Time: time.Now()}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return s, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	req.Header.Set("Accept", acceptHeader)
+	resp, err := client.Do(req)
+	if err != nil {
+		return s, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return s, fmt.Errorf("scrape %s: HTTP %s", url, resp.Status)
+	}
+	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return s, fmt.Errorf("scrape %s: parse metrics: %w", url, err)
+		}
+		s.add(&mf)
+	}
+	return s, nil
+}
+
+func (s *Sample) add(mf *dto.MetricFamily) {
+	sum := func() float64 {
+		var t float64
+		for _, m := range mf.GetMetric() {
+			t += value(m)
+		}
+		return t
+	}
+	switch mf.GetName() {
+	case "process_resident_memory_bytes":
+		s.ResidentMemoryBytes = sum()
+	case "process_cpu_seconds_total":
+		s.CPUSeconds = sum()
+	case "go_goroutines":
+		s.Goroutines = sum()
+	case "process_start_time_seconds":
+		s.StartTime = sum()
+	case "endpoints_subscribers":
+		s.Subscribers = sum()
+	case "endpoint_updates_queue_overflow", "endpoint_updates_queue_overflow_total":
+		s.QueueOverflows += sum()
+	case "grpc_server_started_total":
+		s.GRPCStarted = sum()
+	case "grpc_server_handled_total":
+		s.GRPCHandled = sum()
+		s.GRPCHandledByCode = map[string]float64{}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "grpc_code" {
+					s.GRPCHandledByCode[l.GetValue()] += value(m)
+				}
+			}
+		}
+	case "grpc_server_msg_sent_total":
+		s.GRPCMsgSent = sum()
+	case "grpc_server_msg_received_total":
+		s.GRPCMsgReceived = sum()
+	}
+}
+
+func value(m *dto.Metric) float64 {
+	switch {
+	case m.Gauge != nil:
+		return m.GetGauge().GetValue()
+	case m.Counter != nil:
+		return m.GetCounter().GetValue()
+	case m.Untyped != nil:
+		return m.GetUntyped().GetValue()
+	}
+	return 0
+}
+
+// Sampler scrapes one /metrics URL at a fixed interval until its context
+// ends. A failed scrape is kept as a sample with Error set: a gap in the
+// series is information (the controller may have crashed).
+type Sampler struct {
+	URL      string
+	Interval time.Duration
+	Client   *http.Client
+	Log      *slog.Logger
+
+	mu      sync.Mutex
+	samples []Sample
+}
+
+// NewSampler returns a sampler of url every interval.
+func NewSampler(url string, interval time.Duration, log *slog.Logger) *Sampler {
+	return &Sampler{URL: url, Interval: interval, Client: &http.Client{Timeout: 5 * time.Second}, Log: log}
+}
+
+// Run scrapes until ctx is done. It scrapes once at once, so even a short
+// run has a first point.
+func (s *Sampler) Run(ctx context.Context) {
+	t := time.NewTicker(s.Interval)
+	defer t.Stop()
+	failing := false
+	for {
+		smp, err := Scrape(ctx, s.Client, s.URL)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			smp.Error = err.Error()
+			if !failing {
+				s.Log.Warn("destination metrics scrape failed", "url", s.URL, "err", err)
+			}
+		} else if failing {
+			s.Log.Info("destination metrics scrape recovered", "url", s.URL)
+		}
+		failing = err != nil
+		s.mu.Lock()
+		s.samples = append(s.samples, smp)
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Samples returns a copy of the samples so far.
+func (s *Sampler) Samples() []Sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Sample(nil), s.samples...)
+}
+
+// Latest returns the last successful sample, if any.
+func (s *Sampler) Latest() (Sample, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.samples) - 1; i >= 0; i-- {
+		if s.samples[i].OK() {
+			return s.samples[i], true
+		}
+	}
+	return Sample{}, false
+}

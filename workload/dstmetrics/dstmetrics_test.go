@@ -1,0 +1,167 @@
+package dstmetrics
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// destinationRegistry registers metrics named and labelled like the
+// destination controller's (docs/linkerd-integration.md section 6).
+func destinationRegistry(t *testing.T) (*prometheus.Registry, *prometheus.GaugeVec, *prometheus.CounterVec) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	subs := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "endpoints_subscribers"},
+		[]string{"cluster", "namespace", "service", "port", "hostname", "nodename"})
+	overflow := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "endpoint_updates_queue_overflow"}, []string{"service"})
+	started := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "grpc_server_started_total"}, []string{"grpc_type", "grpc_service", "grpc_method"})
+	handled := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "grpc_server_handled_total"}, []string{"grpc_type", "grpc_service", "grpc_method", "grpc_code"})
+	sent := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "grpc_server_msg_sent_total"}, []string{"grpc_type", "grpc_service", "grpc_method"})
+	reg.MustRegister(subs, overflow, started, handled, sent)
+
+	subs.WithLabelValues("local", "dst", "svc-0", "80", "", "").Set(30)
+	subs.WithLabelValues("local", "dst", "svc-1", "80", "", "").Set(12)
+	overflow.WithLabelValues("svc-0.dst.svc.cluster.local:80").Add(2)
+	overflow.WithLabelValues("svc-1.dst.svc.cluster.local:80").Add(1)
+	const svc, m = "io.linkerd.proxy.destination.Destination", "Get"
+	started.WithLabelValues("server_stream", svc, m).Add(45)
+	handled.WithLabelValues("server_stream", svc, m, "OK").Add(2)
+	handled.WithLabelValues("server_stream", svc, m, "NotFound").Add(1)
+	sent.WithLabelValues("server_stream", svc, m).Add(900)
+	return reg, subs, overflow
+}
+
+// serve starts an HTTP server on 127.0.0.1 at a port chosen now.
+func serve(t *testing.T, h http.Handler) (url string, stop func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h}
+	go srv.Serve(ln)
+	stop = func() { srv.Close() }
+	t.Cleanup(stop)
+	return "http://" + ln.Addr().String() + "/metrics", stop
+}
+
+func TestScrape(t *testing.T) {
+	reg, _, _ := destinationRegistry(t)
+	proto := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	// The text path: a server that ignores Accept, as older exporters do.
+	text := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("Accept")
+		proto.ServeHTTP(w, r)
+	})
+	for name, h := range map[string]http.Handler{"protobuf": proto, "text": text} {
+		t.Run(name, func(t *testing.T) {
+			url, _ := serve(t, h)
+			s, err := Scrape(context.Background(), http.DefaultClient, url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checks := []struct {
+				name      string
+				got, want float64
+			}{
+				{"subscribers", s.Subscribers, 42},
+				{"overflows", s.QueueOverflows, 3},
+				{"grpc started", s.GRPCStarted, 45},
+				{"grpc handled", s.GRPCHandled, 3},
+				{"grpc handled NotFound", s.GRPCHandledByCode["NotFound"], 1},
+				{"grpc msg sent", s.GRPCMsgSent, 900},
+			}
+			for _, c := range checks {
+				if c.got != c.want {
+					t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+				}
+			}
+			// Real process metrics of this test process.
+			if s.ResidentMemoryBytes < 1<<20 {
+				t.Errorf("resident memory %v, want this process's RSS", s.ResidentMemoryBytes)
+			}
+			if s.Goroutines < 1 || s.StartTime < float64(time.Now().Add(-time.Hour).Unix()) {
+				t.Errorf("goroutines %v start %v", s.Goroutines, s.StartTime)
+			}
+			if s.CPUSeconds <= 0 {
+				t.Errorf("cpu seconds %v", s.CPUSeconds)
+			}
+		})
+	}
+}
+
+func TestScrapeErrors(t *testing.T) {
+	notFound, _ := serve(t, http.NotFoundHandler())
+	garbage, _ := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		io.WriteString(w, "this is { not metrics\n")
+	}))
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := "http://" + ln.Addr().String() + "/metrics"
+	ln.Close()
+	tests := []struct{ name, url, want string }{
+		{"404", notFound, "HTTP 404"},
+		{"garbage", garbage, "parse metrics"},
+		{"nothing listening", closed, "connection refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Scrape(context.Background(), http.DefaultClient, tt.url)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestSampler follows a controller that changes, then goes away: the series
+// shows the change and the failed scrapes.
+func TestSampler(t *testing.T) {
+	reg, subs, _ := destinationRegistry(t)
+	url, stop := serve(t, promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s := NewSampler(url, 20*time.Millisecond, slog.New(slog.NewTextHandler(os.Stderr, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+
+	waitFor := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s; samples: %+v", what, s.Samples())
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitFor("first sample", func() bool { _, ok := s.Latest(); return ok })
+	subs.WithLabelValues("local", "dst", "svc-2", "80", "", "").Set(8)
+	waitFor("subscribers 50", func() bool { l, _ := s.Latest(); return l.Subscribers == 50 })
+	stop()
+	waitFor("a failed scrape", func() bool {
+		all := s.Samples()
+		return !all[len(all)-1].OK()
+	})
+	cancel()
+	<-done
+
+	all := s.Samples()
+	for i := 1; i < len(all); i++ {
+		if all[i].Time.Before(all[i-1].Time) {
+			t.Fatalf("samples out of order at %d", i)
+		}
+	}
+	if l, ok := s.Latest(); !ok || l.Subscribers != 50 {
+		t.Fatalf("Latest = %+v, %v; want the last good sample", l, ok)
+	}
+}

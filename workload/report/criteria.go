@@ -1,0 +1,137 @@
+package report
+
+import (
+	"fmt"
+
+	"github.com/dstload/dstload/workload/scenario"
+)
+
+// measure returns a metric's value for the report, or a reason why there is
+// none. A criterion without data fails: a bound that could not be checked
+// has not been met.
+func measure(r *Report, metric string) (value float64, ok bool, reason string) {
+	lat := func(q Quantiles, pick func(Quantiles) float64, what string) (float64, bool, string) {
+		if q.Count == 0 {
+			return 0, false, "no " + what + " samples"
+		}
+		return pick(q), true, ""
+	}
+	p50 := func(q Quantiles) float64 { return q.P50 }
+	p95 := func(q Quantiles) float64 { return q.P95 }
+	p99 := func(q Quantiles) float64 { return q.P99 }
+	p999 := func(q Quantiles) float64 { return q.P999 }
+	mx := func(q Quantiles) float64 { return q.Max }
+	d := r.Destination
+	switch metric {
+	case scenario.UpdateLatencyP50:
+		return lat(r.UpdateLatency, p50, "update latency")
+	case scenario.UpdateLatencyP95:
+		return lat(r.UpdateLatency, p95, "update latency")
+	case scenario.UpdateLatencyP99:
+		return lat(r.UpdateLatency, p99, "update latency")
+	case scenario.UpdateLatencyP999:
+		return lat(r.UpdateLatency, p999, "update latency")
+	case scenario.UpdateLatencyMax:
+		return lat(r.UpdateLatency, mx, "update latency")
+	case scenario.E2ELatencyP99:
+		return lat(r.E2ELatency, p99, "e2e latency")
+	case scenario.FirstUpdateP99:
+		return lat(r.FirstUpdateLatency, p99, "first-update latency")
+	case scenario.FanoutCompletionMax:
+		if len(r.Events) == 0 {
+			return 0, false, "no scale events"
+		}
+		incomplete := 0
+		for _, e := range r.Events {
+			if !e.FanoutComplete {
+				incomplete++
+			}
+		}
+		if incomplete > 0 {
+			return r.FanoutCompletion.Max, false, fmt.Sprintf("%d of %d events never completed their fanout (cluster or a stream did not converge)", incomplete, len(r.Events))
+		}
+		return r.FanoutCompletion.Max, true, ""
+	case scenario.MissedStreams:
+		return float64(r.Totals.MissedStreams), true, ""
+	case scenario.StreamErrors:
+		return float64(r.Totals.StreamErrors), true, ""
+	case scenario.StreamResets:
+		return float64(r.Totals.StreamResets), true, ""
+	case scenario.SubscriptionsHeld:
+		if d.LoadSamples == 0 {
+			return 0, false, "no destination metrics sample inside the load window"
+		}
+		if r.Totals.StreamsExpected == 0 {
+			return 0, false, "no streams expected"
+		}
+		return d.SubscribersLoadMin / float64(r.Totals.StreamsExpected), true, ""
+	case scenario.DestinationMemoryMax:
+		if len(d.Samples) == d.ScrapeErrors {
+			return 0, false, "no destination metrics sample"
+		}
+		return d.MemoryMaxBytes, true, ""
+	case scenario.DestinationMemGrowth:
+		if d.LoadSamples < 2 || d.MemoryLoadStartBytes == 0 {
+			return 0, false, fmt.Sprintf("%d destination metrics samples inside the load window, need 2", d.LoadSamples)
+		}
+		return (d.MemoryLoadEndBytes - d.MemoryLoadStartBytes) / d.MemoryLoadStartBytes, true, ""
+	case scenario.DestinationRestarts:
+		if len(d.Samples) == d.ScrapeErrors {
+			return 0, false, "no destination metrics sample"
+		}
+		return float64(d.Restarts), true, ""
+	case scenario.QueueOverflows:
+		if len(d.Samples) == d.ScrapeErrors {
+			return 0, false, "no destination metrics sample"
+		}
+		return d.QueueOverflows, true, ""
+	}
+	return 0, false, fmt.Sprintf("unknown metric %q", metric)
+}
+
+func judge(r *Report, s *scenario.Scenario) []CriterionResult {
+	out := make([]CriterionResult, 0, len(s.Criteria))
+	for _, c := range s.Criteria {
+		m := c.Info()
+		res := CriterionResult{Metric: c.Metric, Description: m.Doc, Unit: string(m.Unit), Threshold: c.String(), Verdict: Pass}
+		if c.Min != nil {
+			v := c.Min.Value
+			res.Min = &v
+		}
+		if c.Max != nil {
+			v := c.Max.Value
+			res.Max = &v
+		}
+		v, ok, reason := measure(r, c.Metric)
+		if ok || reason != "" && v != 0 {
+			res.Measured = &v
+			res.MeasuredText = scenario.FormatValue(m.Unit, v)
+		} else {
+			res.MeasuredText = "no data"
+		}
+		switch {
+		case !ok:
+			res.Verdict, res.Reason = Fail, reason
+		case !within(m.Unit, v, res.Min, res.Max):
+			res.Verdict = Fail
+		}
+		out = append(out, res)
+	}
+	return out
+}
+
+// within applies a criterion's bounds. Latency and memory maxima are strict
+// (the plan says "p95 < 500 ms"); counts and ratios include the bound
+// ("errors <= 0").
+func within(u scenario.Unit, v float64, lo, hi *float64) bool {
+	if lo != nil && v < *lo {
+		return false
+	}
+	if hi != nil {
+		if u == scenario.UnitSeconds || u == scenario.UnitBytes {
+			return v < *hi
+		}
+		return v <= *hi
+	}
+	return true
+}

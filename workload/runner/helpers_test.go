@@ -1,0 +1,60 @@
+package runner
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/dstload/dstload/internal/dsttest"
+)
+
+func testLog(t *testing.T) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startDestination runs the test Destination server (the stand-in for
+// Linkerd's controller) on 127.0.0.1, serving the cluster's EndpointSlices.
+func startDestination(t *testing.T, cs kubernetes.Interface, namespace string, opts dsttest.Options) (*dsttest.Server, string) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := dsttest.NewServer(opts)
+	if err := dsttest.Watch(ctx, testLog(t), cs, namespace, srv); err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	g := grpc.NewServer()
+	srv.Register(g)
+	go g.Serve(ln)
+	t.Cleanup(func() {
+		g.Stop()
+		cancel()
+	})
+	return srv, ln.Addr().String()
+}
+
+// waitFor polls cond every 200ms until it is true, ctx ends or timeout.
+func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return true
+}

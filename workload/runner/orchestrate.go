@@ -1,0 +1,309 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/dstload/dstload/workload/churn"
+	"github.com/dstload/dstload/workload/dstmetrics"
+	"github.com/dstload/dstload/workload/observer"
+	"github.com/dstload/dstload/workload/record"
+	"github.com/dstload/dstload/workload/report"
+	"github.com/dstload/dstload/workload/scenario"
+)
+
+// Run runs one scenario and writes its report. A criteria failure is not an
+// error: it is the report's verdict. An error means the run could not be
+// done; the targets are removed either way unless cfg.Keep.
+func Run(ctx context.Context, cfg Config) (res *Result, err error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	r := &run{cfg: cfg, started: time.Now()}
+	s := cfg.Scenario
+	rc, err := restConfig(cfg.Kubeconfig, cfg.Context)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	r.cs = cs
+	env := cfg.Environment
+	if v, err := cs.Discovery().ServerVersion(); err == nil {
+		env.Versions.Kubernetes = v.GitVersion
+	} else {
+		return nil, fmt.Errorf("reach the cluster's API server: %w", err)
+	}
+	env.DestinationAddr = cfg.DestinationAddr
+
+	tg := &Targets{Kubeconfig: cfg.Kubeconfig, Context: cfg.Context, Namespace: cfg.Namespace, Release: cfg.Release,
+		Count: s.Services.Count, Replicas: s.Services.Endpoints, Log: cfg.Log}
+	r.enter("deploy")
+	r.progressf("%d target services x %d endpoints in namespace %s", tg.Count, tg.Replicas, tg.Namespace)
+	if err := tg.Install(ctx, cs); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cfg.Keep {
+			r.progressf("targets kept in namespace %s (--keep)", tg.Namespace)
+			return
+		}
+		// Cleanup runs after Ctrl-C too, so it gets its own context.
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		r.enter("cleanup")
+		if cerr := tg.Uninstall(cctx, cs); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
+		}
+	}()
+
+	r.enter("targets")
+	rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+	lastTick := time.Now()
+	err = tg.Ready(rctx, cs, func(ready, desired int) {
+		if time.Since(lastTick) >= cfg.ProgressEvery {
+			lastTick = time.Now()
+			r.progressf("%d of %d endpoints ready", ready, desired)
+		}
+	})
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+
+	// Everything from here runs until the load ends.
+	lctx, stopLoad := context.WithCancel(ctx)
+	// stopLoad also runs early, at collect; a second call is a no-op.
+	defer stopLoad()
+	sampler, stopSampler := startSampler(lctx, cfg)
+	defer stopSampler()
+
+	r.enter("observe")
+	obsReg := prometheus.NewRegistry()
+	obs := observer.New(cfg.Log.With("component", "observer"), obsReg, tg.Namespace, tg.Names(), "http")
+	if err := obs.Start(lctx, cs); err != nil {
+		return nil, err
+	}
+
+	r.enter("connect")
+	cl, err := newClients(cfg, tg)
+	if err != nil {
+		return nil, err
+	}
+	cctx, stopClients := context.WithCancel(lctx)
+	var cwg sync.WaitGroup
+	for _, c := range cl.list {
+		cwg.Go(func() {
+			if err := c.Run(cctx); err != nil {
+				cfg.Log.Error("client stopped", "err", err)
+			}
+		})
+	}
+	stopAllClients := sync.OnceFunc(func() { stopClients(); cwg.Wait() })
+	defer stopAllClients()
+	perSvc := s.Clients.Streams / s.Services.Count
+	want := s.Clients.Streams * s.Services.Endpoints
+	stat := func() string { return r.status(cl, obsReg, sampler) }
+	ok := r.waitProgress(ctx, cfg.ReadyTimeout, func() bool { return cl.endpointsHeld() == want }, stat)
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	if !ok {
+		return nil, fmt.Errorf("streams did not receive the targets' endpoints within %s (%s); is the destination controller at %s serving this cluster?",
+			cfg.ReadyTimeout, stat(), cfg.DestinationAddr)
+	}
+
+	loadStart := time.Now()
+	var churner *churn.Churner
+	switch s.Churn.Pattern {
+	case scenario.PatternOscillate:
+		r.enter("churn")
+		c := s.Churn
+		churner, err = churn.New(lctx, cfg.Log.With("component", "churn"), prometheus.NewRegistry(), cs, churn.Options{
+			Namespace: tg.Namespace, Selector: tg.Selector(),
+			Pattern: churn.Pattern{Kind: churn.Oscillate, Min: c.Min, Max: c.Max, HoldMax: c.HoldMax, HoldMin: c.HoldMin, Jitter: c.Jitter, Cycles: c.Cycles},
+		}, obs.Expect, cl.onEvent)
+		if err != nil {
+			return nil, fmt.Errorf("churn: %w", err)
+		}
+		// churn.duration caps the churn phase; 0 lets the cycles decide.
+		limit := c.Duration
+		if limit == 0 {
+			limit = 365 * 24 * time.Hour
+		}
+		chctx, stopChurn := context.WithTimeout(lctx, limit)
+		done := make(chan error, 1)
+		go func() { done <- churner.Run(chctx) }()
+		wantEvents := s.Events() * s.Services.Count
+		events := func() string {
+			return fmt.Sprintf("events %d/%d, %s", len(churner.Records().ScaleEvents), wantEvents, stat())
+		}
+		err = r.waitChan(ctx, done, events)
+		stopChurn()
+		if err != nil {
+			return nil, fmt.Errorf("churn: %w", err)
+		}
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+
+		r.enter("settle")
+		// The last wave's hold usually covers convergence; settle waits
+		// for the stragglers, ending as soon as everything converged.
+		targets := lastTargets(churner.Records(), tg, s.Services.Endpoints)
+		wantHeld, wantReady := 0, 0
+		for _, n := range targets {
+			wantHeld += n * perSvc
+			wantReady += n
+		}
+		r.waitProgress(ctx, s.Settle, func() bool {
+			return cl.endpointsHeld() == wantHeld && gauge(obsReg, "dstload_observer_ready_endpoints") == float64(wantReady)
+		}, stat)
+	default:
+		r.enter("hold")
+		r.waitProgress(ctx, s.Churn.Duration, func() bool { return false }, stat)
+	}
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	loadEnd := time.Now()
+
+	r.enter("collect")
+	stopAllClients()
+	obs.Finish()
+	stopSampler()
+	stopLoad()
+	sets := append(cl.records(), obs.Records())
+	if churner != nil {
+		sets = append(sets, churner.Records())
+	}
+	records := record.Merge(sets...)
+	var samples []dstmetrics.Sample
+	if sampler != nil {
+		samples = sampler.Samples()
+	}
+
+	r.enter("report")
+	rep := report.Build(report.Input{
+		Scenario: s, Overrides: cfg.Overrides, Tool: cfg.Tool, Environment: env,
+		Started: r.started, Ended: time.Now(), LoadStart: loadStart, LoadEnd: loadEnd, Phases: r.endPhases(),
+		Records: records, MetricsURL: cfg.MetricsURL, MetricsInterval: cfg.MetricsInterval, Destination: samples,
+	})
+	files, err := report.Write(cfg.OutDir, rep, cfg.PlotFormat)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Report: rep, Files: files}, nil
+}
+
+// lastTargets is each target's replica count after the churn: its last
+// event's target, or the start size.
+func lastTargets(set record.Set, tg *Targets, start int) map[string]int {
+	out := map[string]int{}
+	var seq = map[string]uint64{}
+	for _, n := range tg.Names() {
+		out[tg.Namespace+"/"+n] = start
+	}
+	for _, e := range set.ScaleEvents {
+		if e.Seq >= seq[e.Service] {
+			seq[e.Service] = e.Seq
+			out[e.Service] = e.Target
+		}
+	}
+	return out
+}
+
+func gauge(reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		return -1
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			t := 0.0
+			for _, m := range mf.GetMetric() {
+				t += m.GetGauge().GetValue()
+			}
+			return t
+		}
+	}
+	return -1
+}
+
+// status is the progress line's body.
+func (r *run) status(cl *clients, obsReg *prometheus.Registry, sampler *dstmetrics.Sampler) string {
+	opened, streams, errs := cl.stats()
+	s := fmt.Sprintf("streams %d/%d up, %d errors, endpoints held %d, observed ready %.0f",
+		opened, streams, errs, cl.endpointsHeld(), gauge(obsReg, "dstload_observer_ready_endpoints"))
+	if sampler != nil {
+		if l, ok := sampler.Latest(); ok {
+			s += fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)
+		}
+	}
+	return s
+}
+
+// waitProgress waits for cond (true) or timeout (false), printing status
+// every ProgressEvery.
+func (r *run) waitProgress(ctx context.Context, timeout time.Duration, cond func() bool, status func() string) bool {
+	deadline := time.Now().Add(timeout)
+	next := time.Now().Add(r.cfg.ProgressEvery)
+	for !cond() {
+		now := time.Now()
+		if now.After(deadline) {
+			r.progressf("%s", status())
+			return false
+		}
+		if now.After(next) {
+			r.progressf("%s", status())
+			next = now.Add(r.cfg.ProgressEvery)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	r.progressf("%s", status())
+	return true
+}
+
+// waitChan waits for done, printing status every ProgressEvery.
+func (r *run) waitChan(ctx context.Context, done <-chan error, status func() string) error {
+	t := time.NewTicker(r.cfg.ProgressEvery)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			r.progressf("%s", status())
+			return err
+		case <-ctx.Done():
+			return <-done
+		case <-t.C:
+			r.progressf("%s", status())
+		}
+	}
+}
+
+// Cleanup removes what a run (kept with --keep) installed in namespace.
+func Cleanup(ctx context.Context, kubeconfig, kubeContext, namespace, release string, log *slog.Logger) error {
+	rc, err := restConfig(kubeconfig, kubeContext)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	tg := &Targets{Kubeconfig: kubeconfig, Context: kubeContext, Namespace: namespace, Release: release, Log: log}
+	return tg.Uninstall(ctx, cs)
+}

@@ -1,0 +1,254 @@
+// Package runner is `dstload run`: it deploys a scenario's targets, runs
+// churn, the observer and the clients, samples the destination controller,
+// waits for the end, and hands the records to workload/report for the
+// verdict.
+//
+// On the local provider everything runs inside this process (one host
+// clock); the chart's static part provides the target Services and
+// Deployments.
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/dstload/dstload/workload/client"
+	"github.com/dstload/dstload/workload/dstmetrics"
+	"github.com/dstload/dstload/workload/record"
+	"github.com/dstload/dstload/workload/report"
+	"github.com/dstload/dstload/workload/scenario"
+)
+
+// Config is one run.
+type Config struct {
+	// Scenario is the effective scenario (overrides already applied);
+	// Overrides is recorded in the report.
+	Scenario  *scenario.Scenario
+	Overrides scenario.Overrides
+
+	Kubeconfig, Context string
+	// Namespace and Release name the targets' namespace and Helm release.
+	Namespace, Release string
+
+	// DestinationAddr is the destination controller's gRPC host:port;
+	// MetricsURL its Prometheus endpoint ("" = not sampled).
+	DestinationAddr string
+	MetricsURL      string
+	MetricsInterval time.Duration
+
+	// ReadyTimeout bounds the wait for targets and for the streams' first
+	// convergence.
+	ReadyTimeout time.Duration
+	// OutDir receives report.json, report.md and the plots.
+	OutDir     string
+	PlotFormat string
+	// Keep leaves the targets installed.
+	Keep bool
+
+	Tool        report.Tool
+	Environment report.Environment
+
+	Log *slog.Logger
+	// Progress receives one line per phase change and a status line every
+	// ProgressEvery while the load runs.
+	Progress      io.Writer
+	ProgressEvery time.Duration
+}
+
+// Result is a finished run.
+type Result struct {
+	Report *report.Report
+	Files  report.Files
+}
+
+func (c *Config) defaults() error {
+	if c.Scenario == nil {
+		return errors.New("no scenario")
+	}
+	if c.DestinationAddr == "" {
+		return errors.New("no destination address")
+	}
+	if c.Namespace == "" {
+		c.Namespace = "dstload-run"
+	}
+	if c.Release == "" {
+		c.Release = "dstload-run"
+	}
+	if c.MetricsInterval == 0 {
+		c.MetricsInterval = 2 * time.Second
+	}
+	if c.ReadyTimeout == 0 {
+		c.ReadyTimeout = 10 * time.Minute
+	}
+	if c.PlotFormat == "" {
+		c.PlotFormat = "svg"
+	}
+	if c.ProgressEvery == 0 {
+		c.ProgressEvery = 10 * time.Second
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Environment.OS == "" {
+		c.Environment.OS, c.Environment.Arch, c.Environment.CPUs = runtime.GOOS, runtime.GOARCH, runtime.NumCPU()
+	}
+	return nil
+}
+
+// run holds one run's moving parts.
+type run struct {
+	cfg     Config
+	cs      kubernetes.Interface
+	started time.Time
+
+	mu     sync.Mutex
+	phase  string
+	phases []report.Phase
+}
+
+func (r *run) enter(name string) {
+	now := time.Now()
+	r.mu.Lock()
+	if n := len(r.phases); n > 0 && r.phases[n-1].Ended.IsZero() {
+		r.phases[n-1].Ended = now.UTC()
+	}
+	r.phases = append(r.phases, report.Phase{Name: name, Started: now.UTC()})
+	r.phase = name
+	r.mu.Unlock()
+	r.progressf("%s", name)
+}
+
+func (r *run) endPhases() []report.Phase {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.phases); n > 0 && r.phases[n-1].Ended.IsZero() {
+		r.phases[n-1].Ended = time.Now().UTC()
+	}
+	return append([]report.Phase(nil), r.phases...)
+}
+
+// progressf writes "[  1m02s] phase: text".
+func (r *run) progressf(format string, args ...any) {
+	el := time.Since(r.started).Round(time.Second)
+	r.mu.Lock()
+	phase := r.phase
+	r.mu.Unlock()
+	fmt.Fprintf(r.cfg.Progress, "[%7s] %s: %s\n", el, phase, fmt.Sprintf(format, args...))
+}
+
+// clients are the run's in-process client "processes", one per scenario
+// client process, each with its own registry (the endpoint gauge tells
+// when its streams converged).
+type clients struct {
+	list []*client.Client
+	regs []*prometheus.Registry
+}
+
+func newClients(cfg Config, tg *Targets) (*clients, error) {
+	s := cfg.Scenario
+	var svcs []client.Service
+	for _, n := range tg.Names() {
+		svcs = append(svcs, client.Service{Namespace: tg.Namespace, Name: n, Port: 80})
+	}
+	cs := &clients{}
+	sample := s.Clients.SampleStreams
+	if sample == 0 {
+		sample = -1 // the client's "all"
+	}
+	for i := range s.Clients.Processes {
+		// The scenario's sample is over all streams; share it out.
+		per := sample
+		if sample > 0 {
+			per = max(1, sample/s.Clients.Processes)
+		}
+		reg := prometheus.NewRegistry()
+		c, err := client.New(client.Options{
+			Name:              fmt.Sprintf("client-%03d", i),
+			Addr:              cfg.DestinationAddr,
+			Services:          svcs,
+			StreamsPerService: s.StreamsPerClientService(),
+			Connections:       s.Clients.Connections,
+			Token:             client.ContextToken{NS: tg.Namespace, NodeName: "dstload-host", Pod: fmt.Sprintf("dstload-client-%03d", i)},
+			SampleStreams:     per,
+		}, cfg.Log.With("client", i), reg)
+		if err != nil {
+			return nil, fmt.Errorf("client %d: %w", i, err)
+		}
+		cs.list = append(cs.list, c)
+		cs.regs = append(cs.regs, reg)
+	}
+	return cs, nil
+}
+
+// endpointsHeld sums the clients' dstload_client_endpoints gauges: the
+// endpoints held over all streams.
+func (cs *clients) endpointsHeld() int {
+	total := 0.0
+	for _, reg := range cs.regs {
+		mfs, err := reg.Gather()
+		if err != nil {
+			continue
+		}
+		for _, mf := range mfs {
+			if mf.GetName() == "dstload_client_endpoints" {
+				for _, m := range mf.GetMetric() {
+					total += m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return int(total)
+}
+
+func (cs *clients) stats() (opened, streams int, errs int) {
+	for _, c := range cs.list {
+		st := c.Stats()
+		opened += st.Opened
+		streams += st.Streams
+		for cause, n := range st.Ends {
+			if cause != record.CauseEndOK && cause != record.CauseLifetime {
+				errs += n
+			}
+		}
+	}
+	return
+}
+
+func (cs *clients) onEvent(e record.ScaleEvent) {
+	for _, c := range cs.list {
+		c.OnEvent(e)
+	}
+}
+
+func (cs *clients) records() []record.Set {
+	out := make([]record.Set, len(cs.list))
+	for i, c := range cs.list {
+		out[i] = c.Records()
+	}
+	return out
+}
+
+// startSampler samples the destination's /metrics until the returned stop
+// is called.
+func startSampler(ctx context.Context, cfg Config) (*dstmetrics.Sampler, func()) {
+	if cfg.MetricsURL == "" {
+		return nil, func() {}
+	}
+	s := dstmetrics.NewSampler(cfg.MetricsURL, cfg.MetricsInterval, cfg.Log)
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { s.Run(sctx); close(done) }()
+	return s, func() { cancel(); <-done }
+}

@@ -1,0 +1,239 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/dstload/dstload/charts"
+)
+
+// runLabel marks the namespace a run created, so cleanup deletes only
+// namespaces the run itself made.
+const runLabel = "dstload.io/run"
+
+// Targets is the static part of the dst-load-test chart: the Services and
+// Deployments a scenario churns and subscribes to.
+type Targets struct {
+	Kubeconfig, Context string
+	Namespace           string
+	Release             string
+	Count, Replicas     int
+	Log                 *slog.Logger
+
+	getter *restGetter
+}
+
+// Selector picks the target Services and Deployments (the chart's
+// dst-load-test.targetSelector).
+func (t *Targets) Selector() string {
+	return "app.kubernetes.io/instance=" + t.Release + ",app.kubernetes.io/component=target"
+}
+
+// Names are the target names in chart order (<prefix>-000, ...).
+func (t *Targets) Names() []string {
+	out := make([]string, t.Count)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s-%03d", namePrefix, i)
+	}
+	return out
+}
+
+const namePrefix = "target"
+
+func (t *Targets) helm() (*action.Configuration, error) {
+	if t.getter == nil {
+		t.getter = &restGetter{kubeconfig: t.Kubeconfig, context: t.Context, namespace: t.Namespace}
+	}
+	cfg := new(action.Configuration)
+	logf := func(format string, v ...any) { t.Log.Debug(fmt.Sprintf(format, v...), "component", "helm") }
+	if err := cfg.Init(t.getter, t.Namespace, "secret", logf); err != nil {
+		return nil, fmt.Errorf("helm init: %w", err)
+	}
+	return cfg, nil
+}
+
+// Install creates the namespace (labelled as the run's) when missing and
+// installs the chart with only its targets. It refuses to reuse a release
+// of that name: a leftover from a --keep run must be removed first, or the
+// scenario would measure someone else's Deployments.
+func (t *Targets) Install(ctx context.Context, cs kubernetes.Interface) error {
+	if _, err := cs.CoreV1().Namespaces().Get(ctx, t.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace, Labels: map[string]string{runLabel: t.Release}}}
+		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create namespace %s: %w", t.Namespace, err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("get namespace %s: %w", t.Namespace, err)
+	}
+	cfg, err := t.helm()
+	if err != nil {
+		return err
+	}
+	if _, err := action.NewGet(cfg).Run(t.Release); err == nil {
+		return fmt.Errorf("release %s already exists in namespace %s (left by 'dstload run --keep'?); remove it with 'dstload run --cleanup --namespace %s' or pick another --namespace", t.Release, t.Namespace, t.Namespace)
+	} else if !errors.Is(err, driver.ErrReleaseNotFound) {
+		return fmt.Errorf("look up release %s: %w", t.Release, err)
+	}
+	chrt, err := charts.DstLoadTest()
+	if err != nil {
+		return err
+	}
+	vals := charts.StaticOnly()
+	vals["targets"] = map[string]any{"count": t.Count, "replicas": t.Replicas, "namePrefix": namePrefix}
+	in := action.NewInstall(cfg)
+	in.ReleaseName = t.Release
+	in.Namespace = t.Namespace
+	// Fake pods become ready through KWOK; readiness is checked by the run
+	// itself (Ready), which can report progress while it waits.
+	in.Wait = false
+	in.Timeout = 2 * time.Minute
+	if _, err := in.RunWithContext(ctx, chrt, vals); err != nil {
+		return fmt.Errorf("install %s chart as %s: %w", charts.DstLoadTestName, t.Release, err)
+	}
+	return nil
+}
+
+// Ready waits until every target Deployment has its replicas ready and
+// reports progress through tick (ready, desired).
+func (t *Targets) Ready(ctx context.Context, cs kubernetes.Interface, tick func(ready, desired int)) error {
+	want := t.Count * t.Replicas
+	for {
+		list, err := cs.AppsV1().Deployments(t.Namespace).List(ctx, metav1.ListOptions{LabelSelector: t.Selector()})
+		if err != nil {
+			return fmt.Errorf("list target deployments: %w", err)
+		}
+		ready := readyReplicas(list.Items)
+		if tick != nil {
+			tick(ready, want)
+		}
+		if len(list.Items) == t.Count && ready == want {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("targets ready: %d of %d endpoints: %w", ready, want, context.Cause(ctx))
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func readyReplicas(ds []appsv1.Deployment) int {
+	n := 0
+	for _, d := range ds {
+		n += int(min(d.Status.ReadyReplicas, *d.Spec.Replicas))
+	}
+	return n
+}
+
+// Uninstall removes the release and the namespace if the run created it.
+// It runs on a fresh context: cleanup must happen after Ctrl-C too.
+func (t *Targets) Uninstall(ctx context.Context, cs kubernetes.Interface) error {
+	var errs []error
+	cfg, err := t.helm()
+	if err != nil {
+		return err
+	}
+	un := action.NewUninstall(cfg)
+	un.Wait = false
+	un.Timeout = time.Minute
+	if _, err := un.Run(t.Release); err != nil && !errors.Is(err, driver.ErrReleaseNotFound) {
+		errs = append(errs, fmt.Errorf("uninstall %s: %w", t.Release, err))
+	}
+	ns, err := cs.CoreV1().Namespaces().Get(ctx, t.Namespace, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+	case err != nil:
+		errs = append(errs, fmt.Errorf("get namespace %s: %w", t.Namespace, err))
+	case ns.Labels[runLabel] == t.Release:
+		if err := cs.CoreV1().Namespaces().Delete(ctx, t.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("delete namespace %s: %w", t.Namespace, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// restGetter is the RESTClientGetter Helm needs, from a kubeconfig path and
+// context, with discovery cached in memory (never under ~/.kube).
+type restGetter struct {
+	kubeconfig, context, namespace string
+
+	once   sync.Once
+	cfg    *rest.Config
+	disc   discovery.CachedDiscoveryInterface
+	mapper meta.RESTMapper
+	err    error
+}
+
+func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
+	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: g.kubeconfig}
+	overrides := &clientcmd.ConfigOverrides{CurrentContext: g.context}
+	overrides.Context.Namespace = g.namespace
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
+}
+
+func (g *restGetter) init() {
+	g.once.Do(func() {
+		cfg, err := g.ToRawKubeConfigLoader().ClientConfig()
+		if err != nil {
+			g.err = fmt.Errorf("kubeconfig %s: %w", g.kubeconfig, err)
+			return
+		}
+		cfg.QPS, cfg.Burst = 100, 200
+		dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+		if err != nil {
+			g.err = err
+			return
+		}
+		g.cfg = cfg
+		g.disc = memory.NewMemCacheClient(dc)
+		g.mapper = restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(g.disc), g.disc, nil)
+	})
+}
+
+func (g *restGetter) ToRESTConfig() (*rest.Config, error) {
+	g.init()
+	if g.err != nil {
+		return nil, g.err
+	}
+	return rest.CopyConfig(g.cfg), nil
+}
+
+func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+	g.init()
+	return g.disc, g.err
+}
+
+func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {
+	g.init()
+	return g.mapper, g.err
+}
+
+// restConfig loads a client-go config for the run's own clients.
+func restConfig(kubeconfig, context string) (*rest.Config, error) {
+	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
+		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
+		&clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+	}
+	cfg.QPS, cfg.Burst = 200, 400
+	return cfg, nil
+}
