@@ -120,7 +120,7 @@ func runWorkloadAsItsServiceAccounts(t *testing.T, ctx context.Context, c *local
 		return r, json.NewDecoder(resp.Body).Decode(&r)
 	}
 	// 2 targets x (up to max, down to min) = 4 scale events, each reached
-	// by the cluster and by the client's 4 streams.
+	// by the cluster; 2 targets x 2 streams per service = 4 streams.
 	waitFor(t, ctx, "churn's cycle observed by the cluster and the client", func() (bool, string) {
 		churn.checkRunning(t)
 		client.checkRunning(t)
@@ -135,7 +135,10 @@ func runWorkloadAsItsServiceAccounts(t *testing.T, ctx context.Context, c *local
 		if err != nil {
 			return false, "client: " + err.Error()
 		}
-		if len(cr.ScaleEvents) < 4 || len(cr.KubeConvergence) < 4 || len(lr.Streams) < 4 || len(lr.StreamConvergence) < 4*4 {
+		// Every stream converged on both events of its service: the client
+		// found the Services (its RBAC), streamed from the destination and
+		// followed churn's feed (its args).
+		if len(cr.ScaleEvents) < 4 || len(cr.KubeConvergence) < 4 || len(lr.Streams) != 4 || len(lr.StreamConvergence) < 4*2 {
 			return false, fmt.Sprintf("%d scale events, %d converged in the cluster; client: %d streams, %d receipts, %d stream convergences",
 				len(cr.ScaleEvents), len(cr.KubeConvergence), len(lr.Streams), len(lr.Receipts), len(lr.StreamConvergence))
 		}

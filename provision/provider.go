@@ -53,6 +53,13 @@ func (e Env) Progressf(format string, args ...any) {
 //   - Delete removes exactly what st records, succeeds when it records
 //     nothing, and calls save(st) as it removes things.
 //   - Status never changes anything.
+//
+// Optional interfaces a provider may add (see environment.go): Validator
+// (check settings before anything is made), ClusterOwner (Delete removes
+// the clusters, so Down skips the stack's uninstall), DestinationRunner (run
+// the destination controller as a host process after the stack), and
+// Reconfigurer (a changed setting makes Up resume an environment that is
+// already up).
 type Provider interface {
 	// Name is the provider's registry name ("local", "k3d", "kubeconfig").
 	Name() string

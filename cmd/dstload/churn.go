@@ -105,8 +105,21 @@ JSON) and /events, the scale-event feed 'dstload client --events-url'
 follows. When the pattern is done churn keeps serving until stopped.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.Pattern.Validate(); err != nil {
-				return usageErrorf("%v", err)
+			p := o.Pattern
+			switch {
+			case p.Kind == churn.Oscillate && p.Min > p.Max:
+				return usageErrorf("--min %d is greater than --max %d: swap them", p.Min, p.Max)
+			case p.Kind == churn.Oscillate && p.Min == p.Max:
+				return usageErrorf("--min and --max are both %d: oscillate needs min < max (or use --pattern stable)", p.Min)
+			case p.Min < 0 || p.Max < 0:
+				return usageErrorf("--min and --max must not be negative")
+			case p.HoldMax < 0 || p.HoldMin < 0 || p.Jitter < 0:
+				return usageErrorf("--hold-max, --hold-min and --jitter must not be negative")
+			case p.Cycles < 0:
+				return usageErrorf("--cycles must be 0 (forever) or more, got %d", p.Cycles)
+			}
+			if err := p.Validate(); err != nil {
+				return usageErrorf("invalid --pattern: %v", err)
 			}
 			if o.Selector == "" {
 				return usageErrorf("--selector is required: a label selector of the Deployments to scale")

@@ -47,6 +47,20 @@ The admin port serves /metrics, /ready (every stream opened), /live and
 /records.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			switch {
+			case o.StreamsPerService < 1:
+				return usageErrorf("--streams-per-service must be at least 1, got %d", o.StreamsPerService)
+			case o.Connections < 1:
+				return usageErrorf("--connections must be at least 1, got %d", o.Connections)
+			case o.Lifetime < 0 || o.LifetimeJitter < 0:
+				return usageErrorf("--lifetime and --lifetime-jitter must not be negative")
+			case o.LifetimeJitter > 0 && o.Lifetime == 0:
+				return usageErrorf("--lifetime-jitter needs --lifetime: set a stream lifetime or drop the jitter")
+			case o.BackoffMin <= 0 || o.BackoffMax < o.BackoffMin:
+				return usageErrorf("backoff needs 0 < --backoff-min <= --backoff-max, got %s and %s", o.BackoffMin, o.BackoffMax)
+			case o.SampleStreams < -1:
+				return usageErrorf("--sample-streams must be -1 (all), 0 (none) or a count, got %d", o.SampleStreams)
+			}
 			if err := o.ValidateLoad(); err != nil {
 				return usageErrorf("%v", err)
 			}
@@ -146,4 +160,3 @@ func runClient(ctx context.Context, a *app, kf kubeFlags, o client.Options, name
 	}
 	return nil
 }
-

@@ -33,6 +33,7 @@ func newRunCmd(a *app) *cobra.Command {
 		metricsInterval time.Duration
 		readyTimeout    time.Duration
 		cleanup         bool
+		saveRecords     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO|FILE",
@@ -82,7 +83,7 @@ machines and CI, e.g.:
 				return err
 			}
 			switch {
-			case scale < 0:
+			case scale < 0 || cmd.Flags().Changed("scale") && scale == 0:
 				return usageErrorf("invalid --scale %v: use a factor > 0 such as 0.05", scale)
 			case duration < 0 || settle < 0 || metricsInterval <= 0 || readyTimeout <= 0:
 				return usageErrorf("durations must be positive (--duration, --settle, --metrics-interval, --ready-timeout)")
@@ -126,7 +127,7 @@ machines and CI, e.g.:
 				Scenario: s, Overrides: o,
 				Kubeconfig: cl.Kubeconfig, Context: cl.Context, Namespace: namespace, Release: namespace,
 				DestinationAddr: destAddr, MetricsURL: metricsURL, MetricsInterval: metricsInterval,
-				ReadyTimeout: readyTimeout, OutDir: outDir, PlotFormat: plotFormat, Keep: keep,
+				ReadyTimeout: readyTimeout, OutDir: outDir, PlotFormat: plotFormat, Keep: keep, SaveRecords: saveRecords,
 				Tool: report.Tool{Name: "dstload", Version: v.Version, Revision: v.Revision, GoVersion: v.GoVersion},
 				Environment: report.Environment{
 					Name: a.envName, Provider: st.Provider, ClockSource: "single host clock",
@@ -167,6 +168,7 @@ machines and CI, e.g.:
 	f.StringVar(&destVersion, "destination-version", "", "what the destination controller is (a version or branch), recorded in the report for compare")
 	f.DurationVar(&metricsInterval, "metrics-interval", 2*time.Second, "how often the destination's /metrics is sampled")
 	f.DurationVar(&readyTimeout, "ready-timeout", 10*time.Minute, "how long to wait for the targets and the streams to come up")
+	f.BoolVar(&saveRecords, "records", false, "also write the raw churn, observer and client records as records.json")
 	f.BoolVar(&cleanup, "cleanup", false, "remove the targets a --keep run left in --namespace, and run nothing")
 	return cmd
 }

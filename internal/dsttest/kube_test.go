@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net/netip"
 	"testing"
 	"time"
 
@@ -58,5 +57,4 @@ func TestWatchMapsSlicesToServicePorts(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
-	_ = netip.Addr{}
 }

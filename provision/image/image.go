@@ -1,8 +1,14 @@
 // Package image assembles dstload's workload container image in-process from
-// a static linux dstload binary, the way ko does: no Dockerfile, no Docker
-// daemon, no base image to pull. The result is one layer (the binary, a
-// passwd/group naming the non-root user, a writable /tmp) on an empty base,
-// written as a docker-archive tarball that k3d imports into its nodes.
+// a linux dstload binary, the way ko does: no Dockerfile, no Docker daemon,
+// no base image to pull. The result is one layer on an empty base (the
+// binary, a passwd/group naming the non-root user, a writable /tmp), written
+// as a docker-archive tarball that k3d imports into its nodes.
+//
+// A static binary (CGO_ENABLED=0, as the Dockerfile and releases build it)
+// goes in alone. A dynamically linked one (what `go install` gives on a
+// linux machine with a C compiler) goes in with its ELF interpreter and the
+// shared libraries it needs, copied from this host, so that the image runs
+// whichever way the user built dstload.
 package image
 
 import (
@@ -12,7 +18,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -42,7 +53,7 @@ var User = fmt.Sprintf("%d:%d", UID, GID)
 
 // Options describes the image to build.
 type Options struct {
-	// Binary is the path of a static linux dstload binary.
+	// Binary is the path of a linux dstload binary.
 	Binary string
 	// Version goes into the image labels and the tag.
 	Version string
@@ -52,94 +63,194 @@ type Options struct {
 type Built struct {
 	Image v1.Image
 	Tag   name.Tag
+	// Libraries lists the host files copied in for a dynamically linked
+	// binary (empty for a static one).
+	Libraries []string
 }
 
-// NotStaticError says why a binary cannot run in a base-less image.
-type NotStaticError struct {
+// UnsupportedBinaryError says why a binary cannot go into the image.
+type UnsupportedBinaryError struct {
 	Path   string
 	Reason string
 }
 
-func (e *NotStaticError) Error() string {
-	return fmt.Sprintf("%s cannot run in the workload image: %s; build dstload with CGO_ENABLED=0 GOOS=linux, or use a published image", e.Path, e.Reason)
+func (e *UnsupportedBinaryError) Error() string {
+	return fmt.Sprintf("%s cannot go into the workload image: %s; use a linux dstload binary (e.g. CGO_ENABLED=0 GOOS=linux go build ./cmd/dstload)", e.Path, e.Reason)
 }
 
-// CheckStatic verifies that path is a statically linked linux ELF
-// executable and returns its GOARCH. A dynamically linked binary (the
-// default of `go build` with cgo on linux) would fail in the image with a
-// bare "no such file or directory", so it is refused here instead.
-func CheckStatic(path string) (arch string, err error) {
+// Binary is what Inspect learns about an executable.
+type Binary struct {
+	// Arch is the GOARCH it runs on.
+	Arch string
+	// Interpreter is its ELF interpreter ("" = statically linked).
+	Interpreter string
+	// Needed are the shared libraries it names (DT_NEEDED).
+	Needed []string
+}
+
+// Inspect reads path's ELF headers.
+func Inspect(path string) (*Binary, error) {
 	f, err := elf.Open(path)
 	if err != nil {
-		var fe *elf.FormatError
-		if errors.As(err, &fe) {
-			return "", &NotStaticError{Path: path, Reason: "not a linux ELF executable"}
+		// A file system error is the caller's; anything else means the
+		// content is not a (whole) ELF file.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("open binary: %w", err)
 		}
-		return "", fmt.Errorf("open binary: %w", err)
+		return nil, &UnsupportedBinaryError{Path: path, Reason: "not a linux ELF executable"}
 	}
 	defer f.Close()
 	if f.Type != elf.ET_EXEC && f.Type != elf.ET_DYN {
-		return "", &NotStaticError{Path: path, Reason: fmt.Sprintf("ELF type %s is not an executable", f.Type)}
+		return nil, &UnsupportedBinaryError{Path: path, Reason: fmt.Sprintf("ELF type %s is not an executable", f.Type)}
 	}
+	arch, ok := goarch[f.Machine]
+	if !ok {
+		return nil, &UnsupportedBinaryError{Path: path, Reason: fmt.Sprintf("unsupported machine %s", f.Machine)}
+	}
+	b := &Binary{Arch: arch}
 	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return "", &NotStaticError{Path: path, Reason: "dynamically linked (it has an ELF interpreter)"}
+		if p.Type != elf.PT_INTERP {
+			continue
+		}
+		raw, err := io.ReadAll(p.Open())
+		if err != nil {
+			return nil, fmt.Errorf("read ELF interpreter of %s: %w", path, err)
+		}
+		b.Interpreter = strings.TrimRight(string(raw), "\x00")
+	}
+	if b.Needed, err = f.ImportedLibraries(); err != nil {
+		return nil, fmt.Errorf("read shared libraries of %s: %w", path, err)
+	}
+	if b.Interpreter == "" && len(b.Needed) > 0 {
+		return nil, &UnsupportedBinaryError{Path: path, Reason: "it needs shared libraries but names no ELF interpreter"}
+	}
+	return b, nil
+}
+
+var goarch = map[elf.Machine]string{
+	elf.EM_X86_64:  "amd64",
+	elf.EM_AARCH64: "arm64",
+	elf.EM_ARM:     "arm",
+	elf.EM_386:     "386",
+	elf.EM_PPC64:   "ppc64le",
+	elf.EM_S390:    "s390x",
+	elf.EM_RISCV:   "riscv64",
+}
+
+// libDirs are searched for DT_NEEDED libraries, in the dynamic linker's
+// usual order (multiarch first).
+func libDirs(arch string) []string {
+	triplet := map[string]string{
+		"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "arm": "arm-linux-gnueabihf",
+		"386": "i386-linux-gnu", "ppc64le": "powerpc64le-linux-gnu", "s390x": "s390x-linux-gnu", "riscv64": "riscv64-linux-gnu",
+	}[arch]
+	return []string{"/lib/" + triplet, "/usr/lib/" + triplet, "/lib64", "/usr/lib64", "/lib", "/usr/lib"}
+}
+
+// libraries resolves, on this host, the interpreter and every library the
+// binary needs, transitively. Paths are as the dynamic linker looks them
+// up, so they go into the image at the same place.
+func libraries(binPath string, b *Binary) ([]string, error) {
+	if b.Interpreter == "" {
+		return nil, nil
+	}
+	if runtime.GOOS != "linux" || b.Arch != runtime.GOARCH {
+		return nil, &UnsupportedBinaryError{Path: binPath, Reason: fmt.Sprintf("it is dynamically linked for linux/%s, and this host cannot supply its libraries", b.Arch)}
+	}
+	if _, err := os.Stat(b.Interpreter); err != nil {
+		return nil, &UnsupportedBinaryError{Path: binPath, Reason: "its ELF interpreter " + b.Interpreter + " is not on this host"}
+	}
+	out := []string{b.Interpreter}
+	seen := map[string]bool{}
+	queue := slices.Clone(b.Needed)
+	for len(queue) > 0 {
+		lib := queue[0]
+		queue = queue[1:]
+		if seen[lib] {
+			continue
+		}
+		seen[lib] = true
+		p, err := findLib(lib, b.Arch)
+		if err != nil {
+			return nil, &UnsupportedBinaryError{Path: binPath, Reason: err.Error()}
+		}
+		if p != b.Interpreter {
+			out = append(out, p)
+		}
+		dep, err := Inspect(p)
+		if err != nil {
+			return nil, fmt.Errorf("library %s: %w", p, err)
+		}
+		queue = append(queue, dep.Needed...)
+	}
+	return out, nil
+}
+
+func findLib(lib, arch string) (string, error) {
+	if strings.Contains(lib, "/") {
+		return lib, nil
+	}
+	for _, d := range libDirs(arch) {
+		p := filepath.Join(d, lib)
+		f, err := elf.Open(p)
+		if err != nil {
+			continue
+		}
+		m := f.Machine
+		f.Close()
+		if goarch[m] == arch {
+			return p, nil
 		}
 	}
-	if libs, _ := f.ImportedLibraries(); len(libs) > 0 {
-		return "", &NotStaticError{Path: path, Reason: "dynamically linked against " + strings.Join(libs, ", ")}
-	}
-	switch f.Machine {
-	case elf.EM_X86_64:
-		return "amd64", nil
-	case elf.EM_AARCH64:
-		return "arm64", nil
-	case elf.EM_ARM:
-		return "arm", nil
-	case elf.EM_386:
-		return "386", nil
-	case elf.EM_PPC64:
-		return "ppc64le", nil
-	case elf.EM_S390:
-		return "s390x", nil
-	case elf.EM_RISCV:
-		return "riscv64", nil
-	}
-	return "", &NotStaticError{Path: path, Reason: fmt.Sprintf("unsupported machine %s", f.Machine)}
+	return "", fmt.Errorf("shared library %s not found on this host", lib)
 }
 
 // epoch is the creation time of every image: like ko, a fixed time keeps
-// the digest a function of the binary alone, so importing the same binary
+// the digest a function of the files alone, so importing the same binary
 // twice is a no-op for the cluster.
 var epoch = v1.Time{Time: time.Unix(0, 0).UTC()}
 
+// layerFile is one regular file of the layer.
+type layerFile struct {
+	name string // in the image, without leading '/'
+	mode int64
+	src  string // host file to copy; "" = data
+	data string
+}
+
 // Build assembles the image from opts.Binary.
 func Build(opts Options) (*Built, error) {
-	arch, err := CheckStatic(opts.Binary)
+	bin, err := Inspect(opts.Binary)
 	if err != nil {
 		return nil, err
 	}
-	// The layer is streamed from the binary on each read (digest, diff ID,
-	// tarball), so a 100+ MB binary is never held in memory.
+	libs, err := libraries(opts.Binary, bin)
+	if err != nil {
+		return nil, err
+	}
+	files := []layerFile{
+		{name: "etc/passwd", mode: 0o644, data: passwd},
+		{name: "etc/group", mode: 0o644, data: group},
+	}
+	for _, l := range libs {
+		files = append(files, layerFile{name: strings.TrimPrefix(path.Clean(l), "/"), mode: 0o755, src: l})
+	}
+	files = append(files, layerFile{name: strings.TrimPrefix(BinaryPath, "/"), mode: 0o755, src: opts.Binary})
+
+	// The layer is streamed from the host files on each read (digest, diff
+	// ID, tarball), so a 100+ MB binary is never held in memory.
 	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-		bin, err := os.Open(opts.Binary)
-		if err != nil {
-			return nil, fmt.Errorf("open binary: %w", err)
-		}
-		fi, err := bin.Stat()
-		if err != nil {
-			bin.Close()
-			return nil, fmt.Errorf("stat binary: %w", err)
-		}
 		pr, pw := io.Pipe()
-		go func() {
-			defer bin.Close()
-			pw.CloseWithError(writeRootfs(pw, bin, fi.Size()))
-		}()
+		go func() { pw.CloseWithError(writeRootfs(pw, files)) }()
 		return pr, nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("build image layer: %w", err)
+	}
+	comment := "dstload binary, passwd/group, /tmp"
+	if len(libs) > 0 {
+		comment += ", its interpreter and libraries"
 	}
 	img, err := mutate.Append(empty.Image, mutate.Addendum{
 		Layer: layer,
@@ -147,7 +258,7 @@ func Build(opts Options) (*Built, error) {
 			Author:    "dstload",
 			Created:   epoch,
 			CreatedBy: "dstload up (in-process image assembly)",
-			Comment:   "dstload binary, passwd/group, /tmp",
+			Comment:   comment,
 		},
 	})
 	if err != nil {
@@ -163,7 +274,7 @@ func Build(opts Options) (*Built, error) {
 	}
 	cf = cf.DeepCopy()
 	cf.OS = "linux"
-	cf.Architecture = arch
+	cf.Architecture = bin.Arch
 	cf.Created = epoch
 	cf.Config.Entrypoint = []string{BinaryPath}
 	cf.Config.Cmd = nil
@@ -187,7 +298,7 @@ func Build(opts Options) (*Built, error) {
 	if err != nil {
 		return nil, fmt.Errorf("image tag: %w", err)
 	}
-	return &Built{Image: img, Tag: tag}, nil
+	return &Built{Image: img, Tag: tag, Libraries: libs}, nil
 }
 
 // tagFor names the image after the version and the digest: a new binary
@@ -209,48 +320,73 @@ func tagFor(version string, digest v1.Hash) string {
 	return fmt.Sprintf("%s-%x", v, h[:6])
 }
 
-// writeRootfs writes the layer: the binary plus the few files a non-root
-// process expects (its passwd entry for user lookups, a HOME, a writable
-// /tmp).
-func writeRootfs(w io.Writer, bin io.Reader, binSize int64) error {
+// writeRootfs writes the layer: the directories, then files (parents
+// first, each once).
+func writeRootfs(w io.Writer, files []layerFile) error {
 	tw := tar.NewWriter(w)
 	mod := epoch.Time
-	dirs := []tar.Header{
-		{Name: "etc/", Mode: 0o755},
-		{Name: "home/", Mode: 0o755},
-		{Name: "home/nonroot/", Mode: 0o700, Uid: UID, Gid: GID},
-		{Name: "tmp/", Mode: 0o1777},
+	dirs := map[string]tar.Header{
+		"etc/":          {Mode: 0o755},
+		"home/":         {Mode: 0o755},
+		"home/nonroot/": {Mode: 0o700, Uid: UID, Gid: GID},
+		"tmp/":          {Mode: 0o1777},
 	}
-	for _, h := range dirs {
-		h.Typeflag = tar.TypeDir
-		h.ModTime = mod
-		h.Format = tar.FormatPAX
+	for _, f := range files {
+		for d := path.Dir(f.name); d != "."; d = path.Dir(d) {
+			if _, ok := dirs[d+"/"]; !ok {
+				dirs[d+"/"] = tar.Header{Mode: 0o755}
+			}
+		}
+	}
+	names := make([]string, 0, len(dirs))
+	for n := range dirs {
+		names = append(names, n)
+	}
+	slices.Sort(names) // parents sort before their children
+	for _, n := range names {
+		h := dirs[n]
+		h.Name, h.Typeflag, h.ModTime, h.Format = n, tar.TypeDir, mod, tar.FormatPAX
 		if err := tw.WriteHeader(&h); err != nil {
 			return err
 		}
 	}
-	files := []struct {
-		name string
-		mode int64
-		size int64
-		r    io.Reader
-	}{
-		{"etc/passwd", 0o644, int64(len(passwd)), strings.NewReader(passwd)},
-		{"etc/group", 0o644, int64(len(group)), strings.NewReader(group)},
-		{strings.TrimPrefix(BinaryPath, "/"), 0o755, binSize, bin},
-	}
 	for _, f := range files {
-		h := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: f.size, ModTime: mod, Format: tar.FormatPAX}
-		if err := tw.WriteHeader(h); err != nil {
+		if err := writeFile(tw, f, mod); err != nil {
 			return err
-		}
-		if n, err := io.Copy(tw, f.r); err != nil {
-			return err
-		} else if n != f.size {
-			return fmt.Errorf("%s changed while it was read (%d of %d bytes)", f.name, n, f.size)
 		}
 	}
 	return tw.Close()
+}
+
+func writeFile(tw *tar.Writer, f layerFile, mod time.Time) error {
+	var r io.Reader = strings.NewReader(f.data)
+	size := int64(len(f.data))
+	if f.src != "" {
+		// Symlinks (libc.so.6 -> libc-2.36.so) are followed: the image
+		// gets the content at the path the loader asks for.
+		src, err := os.Open(f.src)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", f.src, err)
+		}
+		defer src.Close()
+		fi, err := src.Stat()
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", f.src, err)
+		}
+		r, size = src, fi.Size()
+	}
+	h := &tar.Header{Typeflag: tar.TypeReg, Name: f.name, Mode: f.mode, Size: size, ModTime: mod, Format: tar.FormatPAX}
+	if err := tw.WriteHeader(h); err != nil {
+		return err
+	}
+	n, err := io.Copy(tw, r)
+	if err != nil {
+		return fmt.Errorf("copy %s: %w", f.src, err)
+	}
+	if n != size {
+		return fmt.Errorf("%s changed while it was read (%d of %d bytes)", f.src, n, size)
+	}
+	return nil
 }
 
 const (

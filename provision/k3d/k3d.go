@@ -48,6 +48,9 @@ type Options struct {
 	K3sImage string
 	// Network is the shared Docker network (default k3d-dstload-<env>).
 	Network string
+	// APIPort fixes the first cluster's API server port on 127.0.0.1
+	// (0 = a free port, as k3d's CLI picks).
+	APIPort int
 	// ReadyTimeout bounds cluster creation and the wait for readiness
 	// (default 5 min: the first run pulls the k3s image).
 	ReadyTimeout time.Duration
@@ -58,6 +61,10 @@ type Options struct {
 	NoWorkloadImage bool
 	// Runtime is the container runtime (default k3d's Docker runtime).
 	Runtime runtimes.Runtime
+
+	// unsupported names the user's settings this provider cannot honour;
+	// Validate reports them.
+	unsupported []string
 }
 
 // Provider is the k3d provider.
@@ -85,7 +92,21 @@ func New(opts Options) *Provider {
 
 // Factory adapts New to the provider registry.
 func Factory(cfg provision.Config) (provision.Provider, error) {
-	return New(Options{Nodes: cfg.Nodes, Clusters: cfg.Clusters}), nil
+	o := Options{Nodes: cfg.Nodes, Clusters: cfg.Clusters, APIPort: cfg.APIPort}
+	// On k3d Linkerd's destination controller runs in the cluster, and the
+	// cluster is made here, not chosen from a kubeconfig.
+	for flag, set := range map[string]bool{
+		"--destination-bin":  cfg.DestinationBin != "",
+		"--destination-addr": cfg.DestinationAddr != "",
+		"--kubeconfig":       cfg.Kubeconfig != "",
+		"--context":          cfg.Context != "",
+	} {
+		if set {
+			o.unsupported = append(o.unsupported, flag)
+		}
+	}
+	slices.Sort(o.unsupported)
+	return New(o), nil
 }
 
 func (p *Provider) Name() string       { return ProviderName }
@@ -109,6 +130,10 @@ func (p *Provider) Validate() error {
 func (p *Provider) validateOptions() error {
 	o := p.opts
 	switch {
+	case len(o.unsupported) > 0:
+		return fmt.Errorf("%s: not used by provider k3d (Linkerd's destination controller runs in the k3d cluster); drop it, or use --provider local or kubeconfig", strings.Join(o.unsupported, ", "))
+	case o.APIPort < 0 || o.APIPort > 65535:
+		return fmt.Errorf("--api-port %d is not a port: use 1-65535, or 0 to pick one", o.APIPort)
 	case o.Nodes < 1 || o.Nodes > MaxNodes:
 		return fmt.Errorf("--nodes %d is out of range: use 1 to %d", o.Nodes, MaxNodes)
 	case o.Clusters < 1 || o.Clusters > MaxClusters:
@@ -197,6 +222,14 @@ func ClusterName(env string, i int) string {
 // NetworkName is the default Docker network of an environment.
 func NetworkName(env string) string { return "k3d-dstload-" + env }
 
+// InternalServer is the API server URL of a cluster as seen from the
+// containers on the shared network (the other cluster's destination
+// controller, when linking), where the host's 127.0.0.1:<port> means
+// nothing: the server container's name and k3s' own port.
+func InternalServer(cluster string) string {
+	return "https://" + client.GenerateNodeName(cluster, k3dtypes.ServerRole, 0) + ":" + k3dtypes.DefaultAPIPort
+}
+
 // KubeconfigPath is where cluster's kubeconfig is written.
 func KubeconfigPath(envDir, cluster string, first bool) string {
 	if first {
@@ -262,9 +295,12 @@ func (p *Provider) ensureCluster(ctx context.Context, env provision.Env, st *pro
 		}
 	default:
 		if rec == nil {
-			port, err := freePort()
-			if err != nil {
-				return err
+			port := p.opts.APIPort
+			if port == 0 || !first {
+				var err error
+				if port, err = freePort(); err != nil {
+					return err
+				}
 			}
 			d.Clusters = append(d.Clusters, clusterRec{Name: name, APIHostPort: port})
 			rec = d.cluster(name)

@@ -122,6 +122,7 @@ func TestValidate(t *testing.T) {
 		{"three clusters", Options{Clusters: 3}, "--clusters"},
 		{"bad image", Options{K3sImage: "rancher/k3s:v1.32 5"}, "not an image reference"},
 		{"bad network", Options{Network: "my net"}, "network name"},
+		{"bad api port", Options{APIPort: 70000}, "--api-port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.opts.Runtime = newFakeRuntime() // a Docker that answers
@@ -133,6 +134,35 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("got %v, want an error naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestFactoryRejectsLocalOnlySettings(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  provision.Config
+		want string
+	}{
+		{provision.Config{DestinationBin: "/bin/controller"}, "--destination-bin: not used by provider k3d"},
+		{provision.Config{DestinationAddr: "127.0.0.1:8086", Context: "kind"}, "--context, --destination-addr: not used"},
+		{provision.Config{Kubeconfig: "/k"}, "--kubeconfig"},
+	} {
+		p, err := Factory(tc.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := p.(*Provider)
+		k.opts.Runtime = newFakeRuntime()
+		if err := k.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "--provider local") {
+			t.Errorf("%+v: got %v, want an error naming %q", tc.cfg, err, tc.want)
+		}
+	}
+	// The defaults of `dstload up` and a zero Config (down, status) pass.
+	for _, cfg := range []provision.Config{{}, {Nodes: 3, Clusters: 1, BinDir: "/cache", DestinationImage: "cr.l5d.io/linkerd/controller:edge-26.8.3"}} {
+		p, _ := Factory(cfg)
+		p.(*Provider).opts.Runtime = newFakeRuntime()
+		if err := p.(*Provider).Validate(); err != nil {
+			t.Errorf("%+v: %v", cfg, err)
+		}
 	}
 }
 
@@ -383,6 +413,12 @@ func TestRefusesForeignCluster(t *testing.T) {
 	}
 	if len(rt.deleted) != 0 {
 		t.Errorf("deleted %v of a cluster that is not ours", rt.deleted)
+	}
+}
+
+func TestInternalServer(t *testing.T) {
+	if got := InternalServer("dstload-2"); got != "https://k3d-dstload-2-server-0:6443" {
+		t.Errorf("got %s", got)
 	}
 }
 

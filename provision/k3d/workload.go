@@ -18,11 +18,12 @@ import (
 // imagesDir holds the image tarballs in the state dir.
 const imagesDir = "images"
 
-// importWorkloadImage assembles the dstload image from a static linux
-// dstload binary (the running one by default) and imports it into every
-// cluster, so the chart's churn and client pods need no registry. When the
-// binary cannot go into an image (not linux, or built with cgo), up still
-// succeeds and says so: the chart then uses the published image.
+// importWorkloadImage assembles the dstload image from a linux dstload
+// binary (the running one by default; a dynamically linked one brings its
+// libraries) and imports it into every cluster, so the chart's churn and
+// client pods need no registry. When the binary cannot go into an image
+// (not a linux binary, e.g. on macOS), up still succeeds and says so: the
+// chart then uses the published image.
 func (p *Provider) importWorkloadImage(ctx context.Context, env provision.Env, st *provision.State, d *data, save provision.SaveFunc) error {
 	bin := p.opts.WorkloadBinary
 	if bin == "" {
@@ -33,7 +34,7 @@ func (p *Provider) importWorkloadImage(ctx context.Context, env provision.Env, s
 		bin = self
 	}
 	built, err := image.Build(image.Options{Binary: bin, Version: version.Get().Version})
-	var ns *image.NotStaticError
+	var ns *image.UnsupportedBinaryError
 	if errors.As(err, &ns) {
 		env.Progressf("workload image not imported: %v", err)
 		env.Log.Warn("workload image not imported; the chart will pull its published image", "err", err)

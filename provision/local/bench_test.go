@@ -18,24 +18,15 @@ import (
 
 // BenchmarkUp measures `dstload up --provider local --no-stack` with cached
 // binaries: from nothing to a Ready cluster (5 processes healthy, 3 fake
-// nodes Ready, default ServiceAccount present), trust root included. Down
-// runs with the timer stopped. Compare with BenchmarkKwokctlUp (same
-// binaries, kwokctl's binary runtime) in the same run:
+// nodes Ready, default ServiceAccount and the kubernetes EndpointSlice
+// present), trust root included. Down runs with the timer stopped.
 //
-//	go test ./provision/local -run '^$' -bench 'Up$' -benchtime 5x
+//	DSTLOAD_BIN_DIR=/tmp/cpbin go test ./provision/local -run '^$' -bench 'BenchmarkUp$' -benchtime 5x
 func BenchmarkUp(b *testing.B) {
 	localtest.RequireBinaries(b)
-	bins := os.Getenv(local.BinDirEnv)
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		reg := provision.NewRegistry()
-		reg.Register(local.ProviderName, func(provision.Config) (provision.Provider, error) {
-			return local.New(local.Options{BinDir: bins, NoDestination: true}), nil
-		})
-		e := &provision.Environment{
-			Env:       provision.Env{Name: "bench", Dir: filepath.Join(b.TempDir(), "bench"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard},
-			Providers: reg,
-		}
+		e := benchEnv(b)
 		b.StartTimer()
 		if _, err := e.Up(context.Background(), local.ProviderName, provision.Config{}); err != nil {
 			b.Fatal(err)
@@ -46,11 +37,16 @@ func BenchmarkUp(b *testing.B) {
 	}
 }
 
-// BenchmarkKwokctlUp is the baseline the issue names: kwokctl's binary
-// runtime bringing the same binaries to a ready cluster (`kwokctl create
-// cluster --runtime binary`, which waits for its components; it creates no
-// nodes). Needs kwokctl v0.8.0 on PATH or in $KWOKCTL; skipped otherwise.
-func BenchmarkKwokctlUp(b *testing.B) {
+// BenchmarkUpVsKwokctl is the same-run baseline the issue names: each
+// iteration brings up a dstload local cluster and a kwokctl v0.8.0 cluster
+// (binary runtime, the same binaries, `--wait`; kwokctl creates no nodes)
+// one after the other, so both see the same machine load, and reports their
+// times and the ratio dstload/kwokctl. Needs kwokctl on PATH or in $KWOKCTL
+// and DSTLOAD_BIN_DIR; skipped otherwise.
+//
+//	DSTLOAD_BIN_DIR=/tmp/cpbin KWOKCTL=/path/to/kwokctl \
+//	  go test ./provision/local -run '^$' -bench UpVsKwokctl -benchtime 10x
+func BenchmarkUpVsKwokctl(b *testing.B) {
 	kwokctl := os.Getenv("KWOKCTL")
 	if kwokctl == "" {
 		var err error
@@ -60,11 +56,20 @@ func BenchmarkKwokctlUp(b *testing.B) {
 	}
 	binDir := os.Getenv(local.BinDirEnv)
 	if binDir == "" {
-		b.Skip("set " + local.BinDirEnv + " so kwokctl uses the same binaries")
+		b.Skip("set " + local.BinDirEnv + " so both use the same binaries")
 	}
 	bin := func(n string) string { return filepath.Join(binDir, n) }
+	b.StopTimer()
+	var ours, theirs time.Duration
 	for i := 0; i < b.N; i++ {
-		b.StopTimer()
+		e := benchEnv(b)
+		start := time.Now()
+		if _, err := e.Up(context.Background(), local.ProviderName, provision.Config{}); err != nil {
+			b.Fatal(err)
+		}
+		ours += time.Since(start)
+		localtest.Stop(b, e)
+
 		home := b.TempDir()
 		name := "bench" + strconv.Itoa(i)
 		run := func(args ...string) {
@@ -74,8 +79,7 @@ func BenchmarkKwokctlUp(b *testing.B) {
 				b.Fatalf("kwokctl %v: %v\n%s", args, err, out)
 			}
 		}
-		b.StartTimer()
-		start := time.Now()
+		start = time.Now()
 		run("create", "cluster", "--name", name, "--runtime", "binary",
 			"--kube-apiserver-binary", bin("kube-apiserver"),
 			"--kube-controller-manager-binary", bin("kube-controller-manager"),
@@ -83,8 +87,22 @@ func BenchmarkKwokctlUp(b *testing.B) {
 			"--etcd-binary", bin("etcd"),
 			"--kwok-controller-binary", bin("kwok"),
 			"--wait", "1m")
-		b.StopTimer()
-		b.Logf("kwokctl create: %s", time.Since(start))
+		theirs += time.Since(start)
 		run("delete", "cluster", "--name", name)
+	}
+	b.ReportMetric(ours.Seconds()/float64(b.N), "dstload-s/up")
+	b.ReportMetric(theirs.Seconds()/float64(b.N), "kwokctl-s/up")
+	b.ReportMetric(float64(ours)/float64(theirs), "ratio")
+}
+
+func benchEnv(b *testing.B) *provision.Environment {
+	bins := os.Getenv(local.BinDirEnv)
+	reg := provision.NewRegistry()
+	reg.Register(local.ProviderName, func(provision.Config) (provision.Provider, error) {
+		return local.New(local.Options{BinDir: bins, NoDestination: true}), nil
+	})
+	return &provision.Environment{
+		Env:       provision.Env{Name: "bench", Dir: filepath.Join(b.TempDir(), "bench"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard},
+		Providers: reg,
 	}
 }

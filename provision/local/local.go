@@ -403,6 +403,11 @@ func components(d *data, bins Binaries, ps paths) []component {
 				"--service-account-key-file=" + pki("sa.pub"), "--service-account-signing-key-file=" + pki("sa.key"),
 				"--service-cluster-ip-range=" + serviceCIDR, "--authorization-mode=Node,RBAC",
 				"--allow-privileged=true",
+				// This plugin taints every new Node not-ready until the
+				// controller manager's node-lifecycle controller has seen it
+				// Ready; the fake nodes are Ready at once (kwok), so the taint
+				// would only hold up the first pods by about a second.
+				"--disable-admission-plugins=TaintNodesByCondition",
 				// Load tests must not be throttled by the apiserver itself.
 				"--enable-priority-and-fairness=false", "--max-requests-inflight=0", "--max-mutating-requests-inflight=0",
 			},
@@ -671,17 +676,21 @@ func ensureNodes(ctx context.Context, cs kubernetes.Interface, n int) error {
 	return nil
 }
 
-// nodeReady reports whether a node's Ready condition is True (what kubectl
-// shows as Ready). The node-lifecycle controller may still be removing the
-// not-ready taint it put on the node at creation; pods created meanwhile are
-// scheduled as soon as it is gone (a fraction of a second).
+// nodeReady reports whether a node is Ready and carries no not-ready or
+// unreachable taint, i.e. a pod can be scheduled onto it now.
 func nodeReady(n *corev1.Node) bool {
+	ready := false
 	for _, c := range n.Status.Conditions {
 		if c.Type == corev1.NodeReady && c.Status == corev1.ConditionTrue {
-			return true
+			ready = true
 		}
 	}
-	return false
+	for _, t := range n.Spec.Taints {
+		if t.Key == corev1.TaintNodeNotReady || t.Key == corev1.TaintNodeUnreachable {
+			return false
+		}
+	}
+	return ready
 }
 
 // ensureDefaultServiceAccount creates default/default if it is missing.

@@ -34,10 +34,15 @@ var clientIdentities = []struct {
 	{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", []string{"system:masters"}},
 	// With --use-service-account-credentials=false every controller acts
 	// as the controller manager itself, which then needs more than the
-	// system:kube-controller-manager role grants; per-controller service
-	// account tokens would cost start-up time on a throw-away cluster.
+	// system:kube-controller-manager role grants (per-controller service
+	// account tokens would cost start-up time on a throw-away cluster), and
+	// system:masters passes authorization before the RBAC bootstrap roles
+	// exist, so it starts alongside the apiserver without back-off.
 	{"controller-manager", "system:kube-controller-manager", []string{"system:masters"}},
-	{"scheduler", "system:kube-scheduler", nil},
+	// Started alongside the apiserver, the scheduler would otherwise be
+	// refused by RBAC until the bootstrap roles exist, and its informers
+	// would back off for seconds after the cluster is ready.
+	{"scheduler", "system:kube-scheduler", []string{"system:masters"}},
 	// kwok writes node and pod status of every fake node.
 	{"kwok", "kwok-controller", []string{"system:masters"}},
 	// Linkerd's destination controller needs cluster-wide reads, leases

@@ -17,7 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
+	autoscalingv1ac "k8s.io/client-go/applyconfigurations/autoscaling/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dstload/dstload/workload/record"
@@ -215,12 +215,17 @@ func (c *Churner) wave(ctx context.Context, target int) {
 // scale writes one Deployment's scale subresource with retries, and
 // records the outcome either way.
 func (c *Churner) scale(ctx context.Context, name string, target int) {
-	patch := fmt.Appendf(nil, `{"spec":{"replicas":%d}}`, target)
+	// Server-side apply of the scale subresource: one request, no
+	// read-modify-write race, and it takes over spec.replicas from whoever
+	// created the Deployment (Force).
+	scale := autoscalingv1ac.Scale().WithName(name).WithNamespace(c.o.Namespace).WithSpec(autoscalingv1ac.ScaleSpec().WithReplicas(int32(target)))
 	backoff := c.o.RetryBackoff
 	var err error
+	attempts := 0
 	for attempt := 1; attempt <= c.o.Attempts; attempt++ {
+		attempts = attempt
 		start := time.Now()
-		_, err = c.cs.AppsV1().Deployments(c.o.Namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{}, "scale")
+		_, err = c.cs.AppsV1().Deployments(c.o.Namespace).ApplyScale(ctx, name, scale, metav1.ApplyOptions{FieldManager: "dstload-churn", Force: true})
 		if err == nil {
 			took := time.Since(start)
 			c.mWrites.Inc()
@@ -255,10 +260,10 @@ func (c *Churner) scale(ctx context.Context, name string, target int) {
 		return
 	}
 	c.mFailures.Inc()
-	c.log.Error("scale write failed", "deployment", name, "target", target, "attempts", c.o.Attempts, "err", err)
+	c.log.Error("scale write failed", "deployment", name, "target", target, "attempts", attempts, "err", err)
 	c.mu.Lock()
 	c.failures = append(c.failures, record.ScaleFailure{Service: c.o.Namespace + "/" + name, Target: target,
-		Time: time.Now(), Attempts: c.o.Attempts, Error: err.Error()})
+		Time: time.Now(), Attempts: attempts, Error: err.Error()})
 	c.mu.Unlock()
 }
 

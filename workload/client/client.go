@@ -287,6 +287,9 @@ func (c *Client) recv(st *stream, gs grpc.ServerStreamingClient[pb.Update], u *p
 		if c.o.OnReceive != nil {
 			c.o.OnReceive(st.id, u, time.Unix(0, now))
 		}
+		// Drop the addresses: an idle stream must not keep its last
+		// (possibly large) update alive.
+		u.Reset()
 	}
 }
 

@@ -56,6 +56,12 @@ func serve(t *testing.T, h http.Handler) (url string, stop func()) {
 }
 
 func TestScrape(t *testing.T) {
+	// Burn some CPU so process_cpu_seconds_total (10ms ticks) is above 0.
+	x := 0
+	for end := time.Now().Add(50 * time.Millisecond); time.Now().Before(end); {
+		x++
+	}
+	_ = x
 	reg, _, _ := destinationRegistry(t)
 	proto := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	// The text path: a server that ignores Accept, as older exporters do.

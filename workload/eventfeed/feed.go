@@ -11,7 +11,11 @@
 //
 // Protocol: GET /events?after=N&wait=D returns, as JSON lines
 // (record.ScaleEvent), the events after the first N the caller already has,
-// waiting up to D (default 30s, at most 60s) for at least one.
+// waiting up to D (default 30s, at most 60s) for at least one. The header
+// X-Dstload-Feed names the feed instance: when churn restarts it changes,
+// and followers start again from the first event. A follower passes the
+// instance it follows as feed=ID; another instance answers at once, so the
+// follower does not wait for events it will never get.
 package eventfeed
 
 import (
@@ -31,13 +35,19 @@ import (
 
 // Feed is an append-only list of scale events that readers can wait on.
 type Feed struct {
+	id     string
 	mu     sync.Mutex
 	events []record.ScaleEvent
 	more   chan struct{} // closed and replaced on every append
 }
 
 // New returns an empty feed.
-func New() *Feed { return &Feed{more: make(chan struct{})} }
+func New() *Feed {
+	return &Feed{id: strconv.FormatInt(time.Now().UnixNano(), 36), more: make(chan struct{})}
+}
+
+// feedHeader carries the feed instance's id.
+const feedHeader = "X-Dstload-Feed"
 
 // Append adds an event and wakes all waiting readers.
 func (f *Feed) Append(e record.ScaleEvent) {
@@ -93,10 +103,14 @@ func (f *Feed) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.Header().Set(feedHeader, f.id)
+	if id := q.Get("feed"); id != "" && id != f.id {
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), min(wait, time.Minute))
 	defer cancel()
 	events := f.After(ctx, after)
-	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
 	for _, e := range events {
 		if err := enc.Encode(e); err != nil {
@@ -118,9 +132,9 @@ func Follow(ctx context.Context, log *slog.Logger, rawURL string, fn func(record
 		u.Path = "/events"
 	}
 	client := &http.Client{Timeout: 45 * time.Second}
-	seen, backoff := 0, 100*time.Millisecond
+	seen, backoff, id := 0, 100*time.Millisecond, ""
 	for ctx.Err() == nil {
-		n, err := poll(ctx, client, u, seen, fn)
+		n, err := poll(ctx, client, u, &seen, &id, log, fn)
 		seen += n
 		if err == nil {
 			backoff = 100 * time.Millisecond
@@ -139,11 +153,14 @@ func Follow(ctx context.Context, log *slog.Logger, rawURL string, fn func(record
 	}
 }
 
-func poll(ctx context.Context, client *http.Client, base *url.URL, seen int, fn func(record.ScaleEvent)) (int, error) {
+func poll(ctx context.Context, client *http.Client, base *url.URL, seen *int, id *string, log *slog.Logger, fn func(record.ScaleEvent)) (int, error) {
 	u := *base
 	q := u.Query()
-	q.Set("after", strconv.Itoa(seen))
+	q.Set("after", strconv.Itoa(*seen))
 	q.Set("wait", "30s")
+	if *id != "" {
+		q.Set("feed", *id)
+	}
 	u.RawQuery = q.Encode()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
@@ -156,6 +173,16 @@ func poll(ctx context.Context, client *http.Client, base *url.URL, seen int, fn 
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("GET %s: %s", u.String(), resp.Status)
+	}
+	if got := resp.Header.Get(feedHeader); got != *id {
+		if *id != "" {
+			// A new churn process: its events start again at the first.
+			log.Warn("event feed restarted; following it from its first event", "url", base.String())
+			*seen = 0
+			*id = got
+			return 0, nil
+		}
+		*id = got
 	}
 	n := 0
 	sc := bufio.NewScanner(resp.Body)

@@ -45,8 +45,8 @@ func TestAnalyzeUpdateLatency(t *testing.T) {
 			latencies: []time.Duration{-2 * time.Millisecond},
 		},
 		{
-			name:   "no receipt before the address changes again is missed",
-			set:    Set{Streams: []StreamInfo{stream(true, 0, 0)}, EndpointChanges: []EndpointChange{ready(100), gone(500)}, Receipts: []Receipt{rcpt(false, 520, false), rcpt(true, 600, false)}},
+			name:      "no receipt before the address changes again is missed",
+			set:       Set{Streams: []StreamInfo{stream(true, 0, 0)}, EndpointChanges: []EndpointChange{ready(100), gone(500)}, Receipts: []Receipt{rcpt(false, 520, false), rcpt(true, 600, false)}},
 			latencies: []time.Duration{20 * time.Millisecond},
 			missed:    1,
 		},

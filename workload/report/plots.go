@@ -162,9 +162,12 @@ func endpointsPlot(r *Report) (*plot.Plot, error) {
 func memoryPlot(r *Report) (*plot.Plot, error) {
 	var xys plotter.XYs
 	start := r.Run.Started
+	top := 0.0
 	for _, s := range r.Destination.Samples {
 		if s.OK() {
-			xys = append(xys, plotter.XY{X: s.Time.Sub(start).Seconds(), Y: s.ResidentMemoryBytes / (1 << 20)})
+			y := s.ResidentMemoryBytes / (1 << 20)
+			xys = append(xys, plotter.XY{X: s.Time.Sub(start).Seconds(), Y: y})
+			top = max(top, y)
 		}
 	}
 	if len(xys) == 0 {
@@ -185,6 +188,6 @@ func memoryPlot(r *Report) (*plot.Plot, error) {
 		sc.GlyphStyle.Radius = vg.Points(1.5)
 		p.Add(sc)
 	}
-	p.Y.Min = 0
+	p.Y.Min, p.Y.Max = 0, top*1.1+1
 	return p, nil
 }

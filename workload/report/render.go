@@ -171,7 +171,8 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	p("# dstload report: %s — %s\n\n", r.Scenario.Name, strings.ToUpper(r.Verdict))
 	p("%s\n\n", r.Scenario.Shape)
 	if r.Scenario.Description != "" {
-		p("%s\n\n", r.Scenario.Description)
+		// The description is the file's, before --scale and overrides.
+		p("Scenario as written: %s\n\n", r.Scenario.Description)
 	}
 	p("| | |\n|---|---|\n")
 	p("| started | %s |\n| duration | %s |\n", r.Run.Started.Format(time.RFC3339), secs(r.Run.DurationSeconds))

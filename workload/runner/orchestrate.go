@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -113,9 +115,28 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	perSvc := s.Clients.Streams / s.Services.Count
 	want := s.Clients.Streams * s.Services.Endpoints
 	stat := func() string { return r.status(cl, obsReg, sampler) }
-	ok := r.waitProgress(ctx, cfg.ReadyTimeout, func() bool { return cl.endpointsHeld() == want }, stat)
+	// A destination that only ever answers with errors (wrong address,
+	// not serving this cluster) fails the run early instead of after
+	// ReadyTimeout.
+	connectStart := time.Now()
+	var hopeless string
+	ok := r.waitProgress(ctx, cfg.ReadyTimeout, func() bool {
+		if cl.endpointsHeld() == want {
+			return true
+		}
+		if time.Since(connectStart) > 30*time.Second && cl.endpointsHeld() == 0 {
+			if causes := cl.errorCauses(); causes != "" {
+				hopeless = causes
+				return true
+			}
+		}
+		return false
+	}, stat)
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
+	}
+	if hopeless != "" {
+		return nil, fmt.Errorf("no stream received an endpoint from the destination controller at %s in 30s; stream errors: %s", cfg.DestinationAddr, hopeless)
 	}
 	if !ok {
 		return nil, fmt.Errorf("streams did not receive the targets' endpoints within %s (%s); is the destination controller at %s serving this cluster?",
@@ -201,6 +222,11 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	files, err := report.Write(cfg.OutDir, rep, cfg.PlotFormat)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SaveRecords {
+		if err := saveRecords(filepath.Join(cfg.OutDir, RecordsFile), records); err != nil {
+			return nil, err
+		}
 	}
 	return &Result{Report: rep, Files: files}, nil
 }
@@ -306,4 +332,22 @@ func Cleanup(ctx context.Context, kubeconfig, kubeContext, namespace, release st
 	}
 	tg := &Targets{Kubeconfig: kubeconfig, Context: kubeContext, Namespace: namespace, Release: release, Log: log}
 	return tg.Uninstall(ctx, cs)
+}
+
+// RecordsFile is the raw records' file name (Config.SaveRecords).
+const RecordsFile = "records.json"
+
+func saveRecords(path string, set record.Set) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("write records: %w", err)
+	}
+	if err := record.Write(f, set); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write records: %w", err)
+	}
+	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +55,9 @@ type Config struct {
 	PlotFormat string
 	// Keep leaves the targets installed.
 	Keep bool
+	// SaveRecords also writes the raw records (record.Set JSON) as
+	// records.json next to the report, for re-analysis.
+	SaveRecords bool
 
 	Tool        report.Tool
 	Environment report.Environment
@@ -127,7 +132,7 @@ func (r *run) enter(name string) {
 	r.phases = append(r.phases, report.Phase{Name: name, Started: now.UTC()})
 	r.phase = name
 	r.mu.Unlock()
-	r.progressf("%s", name)
+	fmt.Fprintf(r.cfg.Progress, "[%7s] %s\n", time.Since(r.started).Round(time.Second), name)
 }
 
 func (r *run) endPhases() []report.Phase {
@@ -224,6 +229,25 @@ func (cs *clients) stats() (opened, streams int, errs int) {
 		}
 	}
 	return
+}
+
+// errorCauses summarises the stream errors so far ("Unavailable 40"), or
+// "" when there were none.
+func (cs *clients) errorCauses() string {
+	total := map[string]int{}
+	for _, c := range cs.list {
+		for cause, n := range c.Stats().Ends {
+			if cause != record.CauseEndOK && cause != record.CauseLifetime {
+				total[cause] += n
+			}
+		}
+	}
+	var parts []string
+	for cause, n := range total {
+		parts = append(parts, fmt.Sprintf("%s %d", cause, n))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ", ")
 }
 
 func (cs *clients) onEvent(e record.ScaleEvent) {

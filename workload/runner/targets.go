@@ -75,6 +75,19 @@ func (t *Targets) helm() (*action.Configuration, error) {
 // of that name: a leftover from a --keep run must be removed first, or the
 // scenario would measure someone else's Deployments.
 func (t *Targets) Install(ctx context.Context, cs kubernetes.Interface) error {
+	// A namespace still terminating from an earlier run's cleanup refuses
+	// new objects; wait for it to go.
+	for {
+		ns, err := cs.CoreV1().Namespaces().Get(ctx, t.Namespace, metav1.GetOptions{})
+		if err != nil || ns.DeletionTimestamp == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("namespace %s is still being deleted: %w", t.Namespace, context.Cause(ctx))
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 	if _, err := cs.CoreV1().Namespaces().Get(ctx, t.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace, Labels: map[string]string{runLabel: t.Release}}}
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
@@ -165,6 +178,19 @@ func (t *Targets) Uninstall(ctx context.Context, cs kubernetes.Interface) error 
 	case ns.Labels[runLabel] == t.Release:
 		if err := cs.CoreV1().Namespaces().Delete(ctx, t.Namespace, metav1.DeleteOptions{}); err != nil && !apierrors.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("delete namespace %s: %w", t.Namespace, err))
+			break
+		}
+		// Wait until it is gone, so the next run can create it again.
+		for {
+			_, err := cs.CoreV1().Namespaces().Get(ctx, t.Namespace, metav1.GetOptions{})
+			if apierrors.IsNotFound(err) {
+				break
+			}
+			if ctx.Err() != nil {
+				errs = append(errs, fmt.Errorf("namespace %s still terminating: %w", t.Namespace, context.Cause(ctx)))
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
 	}
 	return errors.Join(errs...)
