@@ -260,3 +260,26 @@ func LockEnv(envDir string) (*Lock, error) {
 
 // Unlock releases the lock.
 func (l *Lock) Unlock() error { return l.f.Close() }
+
+// LoadProviderData decodes a provider's own record (st.ProviderData) into a
+// new T; an empty record gives T's zero value.
+func LoadProviderData[T any](st *State, provider string) (*T, error) {
+	v := new(T)
+	if len(st.ProviderData) == 0 {
+		return v, nil
+	}
+	if err := json.Unmarshal(st.ProviderData, v); err != nil {
+		return nil, fmt.Errorf("%s provider state: %w", provider, err)
+	}
+	return v, nil
+}
+
+// StoreProviderData records v as the provider's own record.
+func StoreProviderData(st *State, v any) error {
+	raw, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode provider state: %w", err)
+	}
+	st.ProviderData = raw
+	return nil
+}

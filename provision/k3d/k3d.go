@@ -5,7 +5,6 @@ package k3d
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -191,24 +190,10 @@ type clusterRec struct {
 }
 
 func loadData(st *provision.State) (*data, error) {
-	d := &data{}
-	if len(st.ProviderData) == 0 {
-		return d, nil
-	}
-	if err := json.Unmarshal(st.ProviderData, d); err != nil {
-		return nil, fmt.Errorf("k3d provider state: %w", err)
-	}
-	return d, nil
+	return provision.LoadProviderData[data](st, "k3d")
 }
 
-func storeData(st *provision.State, d *data) error {
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	st.ProviderData = raw
-	return nil
-}
+func storeData(st *provision.State, d *data) error { return provision.StoreProviderData(st, d) }
 
 // ClusterName is the k3d name of cluster i of an environment: the
 // environment name, then <name>-2 for a second cluster.

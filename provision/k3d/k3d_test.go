@@ -18,6 +18,7 @@ import (
 	k3dtypes "github.com/k3d-io/k3d/v5/pkg/types"
 
 	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/local"
 )
 
 // noDocker points the Docker client at a socket that does not exist, so
@@ -437,7 +438,7 @@ func TestWorkloadImageRecord(t *testing.T) {
 }
 
 func TestFakeNodeMatchesChartScheduling(t *testing.T) {
-	n := FakeNode(2)
+	n := local.FakeNode(2)
 	if n.Labels["type"] != "kwok" || n.Annotations["kwok.x-k8s.io/node"] != "fake" {
 		t.Errorf("labels %v annotations %v", n.Labels, n.Annotations)
 	}

@@ -8,7 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -66,7 +65,7 @@ func prepareNodes(ctx context.Context, kubeconfig, kubeContext string, n int, ti
 		}
 	}
 	for i := 0; i < n; i++ {
-		_, err := cs.CoreV1().Nodes().Create(ctx, FakeNode(i), metav1.CreateOptions{})
+		_, err := cs.CoreV1().Nodes().Create(ctx, local.FakeNode(i), metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create fake node %s: %w", local.NodeName(i), err)
 		}
@@ -95,39 +94,4 @@ func serverNotReady(ctx context.Context, cs kubernetes.Interface) string {
 		return "default ServiceAccount: " + err.Error()
 	}
 	return ""
-}
-
-// FakeNode is fake node i, shaped like the local provider's (and Linkerd's
-// hack/kwok-node.yaml): label type=kwok, annotation and taint
-// kwok.x-k8s.io/node=fake, a /16 pod CIDR outside k3s' 10.42.0.0/16 so
-// that thousands of fake pods get unique IPs, and large allocatable.
-func FakeNode(i int) *corev1.Node {
-	name := local.NodeName(i)
-	res := corev1.ResourceList{
-		corev1.ResourceCPU:    resource.MustParse("1000"),
-		corev1.ResourceMemory: resource.MustParse("4Ti"),
-		corev1.ResourcePods:   resource.MustParse("65000"),
-	}
-	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{
-			Name: name,
-			Labels: map[string]string{
-				local.NodeLabelKey:              local.NodeLabelValue,
-				"kubernetes.io/hostname":        name,
-				"kubernetes.io/os":              "linux",
-				"kubernetes.io/role":            "agent",
-				"node-role.kubernetes.io/agent": "",
-			},
-			Annotations: map[string]string{
-				local.NodeAnnotationKey:        local.NodeTaintValue,
-				"node.alpha.kubernetes.io/ttl": "0",
-			},
-		},
-		Spec: corev1.NodeSpec{
-			PodCIDR:  local.NodePodCIDR(i),
-			PodCIDRs: []string{local.NodePodCIDR(i)},
-			Taints:   []corev1.Taint{{Key: local.NodeTaintKey, Value: local.NodeTaintValue, Effect: corev1.TaintEffectNoSchedule}},
-		},
-		Status: corev1.NodeStatus{Capacity: res, Allocatable: res},
-	}
 }

@@ -18,7 +18,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -174,24 +173,10 @@ type data struct {
 }
 
 func loadData(st *provision.State) (*data, error) {
-	d := &data{}
-	if len(st.ProviderData) == 0 {
-		return d, nil
-	}
-	if err := json.Unmarshal(st.ProviderData, d); err != nil {
-		return nil, fmt.Errorf("local provider state: %w", err)
-	}
-	return d, nil
+	return provision.LoadProviderData[data](st, "local")
 }
 
-func storeData(st *provision.State, d *data) error {
-	raw, err := json.Marshal(d)
-	if err != nil {
-		return err
-	}
-	st.ProviderData = raw
-	return nil
-}
+func storeData(st *provision.State, d *data) error { return provision.StoreProviderData(st, d) }
 
 // paths of an environment.
 type paths struct {
@@ -634,7 +619,11 @@ func NodeName(i int) string { return fmt.Sprintf("kwok-node-%d", i) }
 // so that far more than 10,000 pods get unique IPs on any number of nodes.
 func NodePodCIDR(i int) string { return fmt.Sprintf("10.%d.0.0/16", 128+i) }
 
-func fakeNode(i int) *corev1.Node {
+// FakeNode is fake node i as every provider creates it (Linkerd's
+// hack/kwok-node.yaml shape): label type=kwok, annotation and NoSchedule
+// taint kwok.x-k8s.io/node=fake, its own /16 pod CIDR (outside k3s'
+// 10.42.0.0/16) and allocatable large enough for thousands of pods.
+func FakeNode(i int) *corev1.Node {
 	name := NodeName(i)
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("1000"),
@@ -645,11 +634,12 @@ func fakeNode(i int) *corev1.Node {
 		ObjectMeta: metav1.ObjectMeta{
 			Name: name,
 			Labels: map[string]string{
-				NodeLabelKey:             NodeLabelValue,
-				"kubernetes.io/hostname": name,
-				"kubernetes.io/os":       "linux",
-				"kubernetes.io/arch":     "amd64",
-				"kubernetes.io/role":     "agent",
+				NodeLabelKey:                    NodeLabelValue,
+				"kubernetes.io/hostname":        name,
+				"kubernetes.io/os":              "linux",
+				"kubernetes.io/arch":            "amd64",
+				"kubernetes.io/role":            "agent",
+				"node-role.kubernetes.io/agent": "",
 			},
 			Annotations: map[string]string{
 				NodeAnnotationKey:              NodeTaintValue,
@@ -668,7 +658,7 @@ func fakeNode(i int) *corev1.Node {
 // ensureNodes creates the fake nodes that do not exist yet.
 func ensureNodes(ctx context.Context, cs kubernetes.Interface, n int) error {
 	for i := 0; i < n; i++ {
-		_, err := cs.CoreV1().Nodes().Create(ctx, fakeNode(i), metav1.CreateOptions{})
+		_, err := cs.CoreV1().Nodes().Create(ctx, FakeNode(i), metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create node %s: %w", NodeName(i), err)
 		}

@@ -127,7 +127,7 @@ func TestPickPorts(t *testing.T) {
 func TestFakeNodes(t *testing.T) {
 	var prefixes []netip.Prefix
 	for i := 0; i < MaxNodes; i++ {
-		n := fakeNode(i)
+		n := FakeNode(i)
 		p := netip.MustParsePrefix(n.Spec.PodCIDR)
 		if 1<<(32-p.Bits()) < 10000 {
 			t.Fatalf("node %d: pod CIDR %s too small for 10,000 pods", i, p)

@@ -369,7 +369,7 @@ func TestStackOnLocalCluster(t *testing.T) {
 
 	t.Run("a release left pending by an interruption is recovered", func(t *testing.T) {
 		cfg := new(action.Configuration)
-		if err := cfg.Init(newRESTGetter(c.Kubeconfig, c.Context, LinkerdNamespace, nil), LinkerdNamespace, "secret", func(string, ...any) {}); err != nil {
+		if err := cfg.Init(NewRESTGetter(c.Kubeconfig, c.Context, LinkerdNamespace, nil), LinkerdNamespace, "secret", func(string, ...any) {}); err != nil {
 			t.Fatal(err)
 		}
 		last, err := cfg.Releases.Last("linkerd-control-plane")

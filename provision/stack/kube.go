@@ -22,11 +22,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 )
 
-// restGetter is the RESTClientGetter Helm needs, built from a kubeconfig
+// RESTGetter is the RESTClientGetter Helm needs, built from a kubeconfig
 // path and context. Discovery is cached in memory only: a disk cache (what
 // kubectl's ConfigFlags uses) would write under ~/.kube and could hide CRDs
 // that a previous release just installed.
-type restGetter struct {
+type RESTGetter struct {
 	kubeconfig, context, namespace string
 	log                            *slog.Logger
 	// requestTimeout bounds each API request; 0 = none (Helm's own waits
@@ -40,18 +40,20 @@ type restGetter struct {
 	mapper    meta.RESTMapper
 }
 
-func newRESTGetter(kubeconfig, kubeContext, namespace string, log *slog.Logger) *restGetter {
-	return &restGetter{kubeconfig: kubeconfig, context: kubeContext, namespace: namespace, log: log}
+// NewRESTGetter returns a getter for the kubeconfig path and context, with
+// namespace as the default namespace; log (may be nil) gets API warnings.
+func NewRESTGetter(kubeconfig, kubeContext, namespace string, log *slog.Logger) *RESTGetter {
+	return &RESTGetter{kubeconfig: kubeconfig, context: kubeContext, namespace: namespace, log: log}
 }
 
-func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
+func (g *RESTGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
 	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: g.kubeconfig}
 	overrides := &clientcmd.ConfigOverrides{CurrentContext: g.context}
 	overrides.Context.Namespace = g.namespace
 	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
 }
 
-func (g *restGetter) init() {
+func (g *RESTGetter) init() {
 	g.once.Do(func() {
 		cfg, err := g.ToRawKubeConfigLoader().ClientConfig()
 		if err != nil {
@@ -76,7 +78,7 @@ func (g *restGetter) init() {
 	})
 }
 
-func (g *restGetter) ToRESTConfig() (*rest.Config, error) {
+func (g *RESTGetter) ToRESTConfig() (*rest.Config, error) {
 	g.init()
 	if g.err != nil {
 		return nil, g.err
@@ -84,12 +86,12 @@ func (g *restGetter) ToRESTConfig() (*rest.Config, error) {
 	return rest.CopyConfig(g.cfg), nil
 }
 
-func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
+func (g *RESTGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
 	g.init()
 	return g.discovery, g.err
 }
 
-func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {
+func (g *RESTGetter) ToRESTMapper() (meta.RESTMapper, error) {
 	g.init()
 	return g.mapper, g.err
 }

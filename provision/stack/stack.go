@@ -159,7 +159,7 @@ func (s *Stack) upOne(ctx context.Context, rel Release) (Result, error) {
 	}
 	res.Origin = fetched.Origin
 
-	getter := newRESTGetter(s.cfg.Kubeconfig, s.cfg.Context, rel.Namespace, s.cfg.Log)
+	getter := NewRESTGetter(s.cfg.Kubeconfig, s.cfg.Context, rel.Namespace, s.cfg.Log)
 	restCfg, err := getter.ToRESTConfig()
 	if err != nil {
 		return res, err
@@ -302,7 +302,7 @@ func (s *Stack) computedValues(ctx context.Context, ext apiextclient.Interface, 
 
 // actionConfig is a Helm action configuration for one namespace, logging
 // Helm's chatter at debug level only.
-func (s *Stack) actionConfig(getter *restGetter, namespace string) (*action.Configuration, error) {
+func (s *Stack) actionConfig(getter *RESTGetter, namespace string) (*action.Configuration, error) {
 	log := s.cfg.Log
 	cfg := new(action.Configuration)
 	debug := func(format string, v ...any) {
@@ -402,7 +402,7 @@ func (s *Stack) Status(ctx context.Context) ([]ReleaseStatus, error) {
 }
 
 func (s *Stack) lastRelease(rel Release) (*release.Release, error) {
-	getter := newRESTGetter(s.cfg.Kubeconfig, s.cfg.Context, rel.Namespace, s.cfg.Log)
+	getter := NewRESTGetter(s.cfg.Kubeconfig, s.cfg.Context, rel.Namespace, s.cfg.Log)
 	// Status must answer promptly even when the API server is gone.
 	getter.requestTimeout = statusRequestTimeout
 	cfg, err := s.actionConfig(getter, rel.Namespace)
@@ -431,7 +431,7 @@ func (s *Stack) Down(ctx context.Context) error {
 		if !slices.Contains(namespaces, rel.Namespace) {
 			namespaces = append(namespaces, rel.Namespace)
 		}
-		getter := newRESTGetter(s.cfg.Kubeconfig, s.cfg.Context, rel.Namespace, s.cfg.Log)
+		getter := NewRESTGetter(s.cfg.Kubeconfig, s.cfg.Context, rel.Namespace, s.cfg.Log)
 		cfg, err := s.actionConfig(getter, rel.Namespace)
 		if err != nil {
 			return err
@@ -457,7 +457,7 @@ func (s *Stack) Down(ctx context.Context) error {
 		}
 		fmt.Fprintf(s.cfg.Progress, "%s: uninstalled\n", rel.Name)
 	}
-	getter := newRESTGetter(s.cfg.Kubeconfig, s.cfg.Context, "", s.cfg.Log)
+	getter := NewRESTGetter(s.cfg.Kubeconfig, s.cfg.Context, "", s.cfg.Log)
 	restCfg, err := getter.ToRESTConfig()
 	if err != nil {
 		return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -13,16 +12,13 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/discovery"
-	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dstload/dstload/charts"
+	"github.com/dstload/dstload/provision/stack"
 )
 
 // runLabel marks the namespace a run created, so cleanup deletes only
@@ -38,7 +34,7 @@ type Targets struct {
 	Count, Replicas     int
 	Log                 *slog.Logger
 
-	getter *restGetter
+	getter *stack.RESTGetter
 }
 
 // Selector picks the target Services and Deployments (the chart's
@@ -60,7 +56,7 @@ const namePrefix = "target"
 
 func (t *Targets) helm() (*action.Configuration, error) {
 	if t.getter == nil {
-		t.getter = &restGetter{kubeconfig: t.Kubeconfig, context: t.Context, namespace: t.Namespace}
+		t.getter = stack.NewRESTGetter(t.Kubeconfig, t.Context, t.Namespace, t.Log)
 	}
 	cfg := new(action.Configuration)
 	logf := func(format string, v ...any) { t.Log.Debug(fmt.Sprintf(format, v...), "component", "helm") }
@@ -194,62 +190,6 @@ func (t *Targets) Uninstall(ctx context.Context, cs kubernetes.Interface) error 
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// restGetter is the RESTClientGetter Helm needs, from a kubeconfig path and
-// context, with discovery cached in memory (never under ~/.kube).
-type restGetter struct {
-	kubeconfig, context, namespace string
-
-	once   sync.Once
-	cfg    *rest.Config
-	disc   discovery.CachedDiscoveryInterface
-	mapper meta.RESTMapper
-	err    error
-}
-
-func (g *restGetter) ToRawKubeConfigLoader() clientcmd.ClientConfig {
-	rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: g.kubeconfig}
-	overrides := &clientcmd.ConfigOverrides{CurrentContext: g.context}
-	overrides.Context.Namespace = g.namespace
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides)
-}
-
-func (g *restGetter) init() {
-	g.once.Do(func() {
-		cfg, err := g.ToRawKubeConfigLoader().ClientConfig()
-		if err != nil {
-			g.err = fmt.Errorf("kubeconfig %s: %w", g.kubeconfig, err)
-			return
-		}
-		cfg.QPS, cfg.Burst = 100, 200
-		dc, err := discovery.NewDiscoveryClientForConfig(cfg)
-		if err != nil {
-			g.err = err
-			return
-		}
-		g.cfg = cfg
-		g.disc = memory.NewMemCacheClient(dc)
-		g.mapper = restmapper.NewShortcutExpander(restmapper.NewDeferredDiscoveryRESTMapper(g.disc), g.disc, nil)
-	})
-}
-
-func (g *restGetter) ToRESTConfig() (*rest.Config, error) {
-	g.init()
-	if g.err != nil {
-		return nil, g.err
-	}
-	return rest.CopyConfig(g.cfg), nil
-}
-
-func (g *restGetter) ToDiscoveryClient() (discovery.CachedDiscoveryInterface, error) {
-	g.init()
-	return g.disc, g.err
-}
-
-func (g *restGetter) ToRESTMapper() (meta.RESTMapper, error) {
-	g.init()
-	return g.mapper, g.err
 }
 
 // restConfig loads a client-go config for the run's own clients.
