@@ -96,8 +96,9 @@ func EnsureTrustRoot(dir string, opts TrustRootOptions) (*TrustRoot, Outcome, er
 		if err != nil {
 			return nil, Outcome{}, err
 		}
-		// The issuer is written first: a crash in between leaves no anchor,
-		// so the next run starts over instead of keeping a half trust root.
+		// The issuer is written first: a crash in between leaves an issuer
+		// without an anchor, which the next run reports (naming the
+		// directory to remove) rather than an anchor that looks complete.
 		if err := tr.Issuer.Write(dir, IssuerName); err != nil {
 			return nil, Outcome{}, err
 		}

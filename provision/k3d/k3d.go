@@ -21,6 +21,7 @@ import (
 	"github.com/k3d-io/k3d/v5/pkg/runtimes"
 	runtimeerr "github.com/k3d-io/k3d/v5/pkg/runtimes/errors"
 	k3dtypes "github.com/k3d-io/k3d/v5/pkg/types"
+	"github.com/k3d-io/k3d/v5/pkg/types/fixes"
 	"github.com/sirupsen/logrus"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -335,6 +336,11 @@ func (p *Provider) createCluster(ctx context.Context, log *slog.Logger, spec Clu
 	if err != nil {
 		return err
 	}
+	// The SDK fills its package-level autofix table on first use, and
+	// ClusterRun's tools node and server creation do that concurrently (a
+	// data race in k3d v5.9.0, seen with -race). Filling it here first
+	// leaves them only reading it.
+	fixes.GetFixes(rt)
 	runErr := client.ClusterRun(ctx, rt, cc)
 	if runErr == nil {
 		return nil

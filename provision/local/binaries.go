@@ -147,7 +147,10 @@ func buildBinaries(ctx context.Context, goBin, cache string, names []string, pro
 	env := append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod", "GOWORK=off")
 	for i, name := range names {
 		fmt.Fprintf(progress, "  [%d/%d] building %s\n", i+1, len(names), name)
-		tmp := filepath.Join(cache, "."+name+".tmp")
+		// Built inside this build's own scratch dir (on the cache's file
+		// system, so the rename is atomic): two builds at once (parallel
+		// test packages with an empty cache) never write the same file.
+		tmp := filepath.Join(src, name+".out")
 		var args []string
 		var dir = src
 		switch name {

@@ -276,14 +276,7 @@ func (p *Provider) Create(ctx context.Context, env provision.Env, st *provision.
 	// Start everything that is not already running, then wait: the
 	// apiserver retries etcd and the others retry the apiserver, so
 	// starting them together saves the sum of their start-up times.
-	for _, c := range comps {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if rec := st.Process("", c.name); rec != nil && alive(*rec) {
-			env.Log.Debug("keeping running process", "name", c.name, "pid", rec.PID)
-			continue
-		}
+	launch := func(c component) error {
 		for _, port := range c.ports {
 			if err := waitPortFree(ctx, port, 5*time.Second); err != nil {
 				return fmt.Errorf("%s: %w; run 'dstload down' and 'dstload up' again (or pick --api-port)", c.name, err)
@@ -296,7 +289,17 @@ func (p *Provider) Create(ctx context.Context, env provision.Env, st *provision.
 		}
 		proc.Addr, proc.HealthURL, proc.Ports = c.addr, c.health, c.portMap
 		st.SetProcess(proc)
-		if err := save(st); err != nil {
+		return save(st)
+	}
+	for _, c := range comps {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if rec := st.Process("", c.name); rec != nil && alive(*rec) {
+			env.Log.Debug("keeping running process", "name", c.name, "pid", rec.PID)
+			continue
+		}
+		if err := launch(c); err != nil {
 			return err
 		}
 	}
@@ -305,12 +308,26 @@ func (p *Provider) Create(ctx context.Context, env provision.Env, st *provision.
 	if err != nil {
 		return err
 	}
+	apiReady := false
 	for _, c := range comps {
-		if err := waitHealthy(ctx, hc, *st.Process("", c.name), p.opts.ReadyTimeout); err != nil {
+		err := waitHealthy(ctx, hc, *st.Process("", c.name), p.opts.ReadyTimeout)
+		if err != nil && apiReady && ctx.Err() == nil && !alive(*st.Process("", c.name)) {
+			// kube-controller-manager gives the apiserver 10 s to become
+			// healthy and exits otherwise, which a restarted apiserver
+			// (RBAC bootstrap) or a loaded machine can exceed. Now that
+			// the apiserver is healthy, one restart tells that apart from
+			// a component that cannot start at all.
+			env.Log.Warn("component exited while the apiserver started; restarting it", "name", c.name, "err", err)
+			if err = launch(c); err == nil {
+				err = waitHealthy(ctx, hc, *st.Process("", c.name), p.opts.ReadyTimeout)
+			}
+		}
+		if err != nil {
 			return err
 		}
 		env.Log.Debug("component ready", "name", c.name, "after", time.Since(started))
 		if c.name == APIServer {
+			apiReady = true
 			// Nodes need only the apiserver; kwok picks them up when it
 			// comes, so creating them now overlaps with the others' start.
 			if err := ensureNodes(ctx, cs, d.Nodes); err != nil {

@@ -95,7 +95,10 @@ func ensurePKI(dir, envName string) (*certs.KeyPair, error) {
 			return nil, err
 		}
 	}
-	if !have(dir, "sa.key") {
+	// sa.pub is written after sa.key: checking it means a write cut short
+	// between the two is redone instead of leaving the apiserver without
+	// its --service-account-key-file.
+	if !have(dir, "sa.pub") {
 		k, err := certs.NewSigningKey()
 		if err != nil {
 			return nil, err

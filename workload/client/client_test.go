@@ -198,6 +198,12 @@ func TestOptionsValidate(t *testing.T) {
 		{"backoff min > max", func(o *Options) { o.BackoffMin, o.BackoffMax = 2*time.Second, time.Second }, "min <= max"},
 		{"duplicate service", func(o *Options) { o.Services = append(o.Services, Service{"ns", "a", 81}) }, "twice"},
 		{"bad port", func(o *Options) { o.Services[0].Port = 70000 }, "invalid service"},
+		{"too many services", func(o *Options) {
+			o.Services = make([]Service, 1<<16+1)
+			for i := range o.Services {
+				o.Services[i] = Service{"ns", fmt.Sprint("s", i), 80}
+			}
+		}, "more than one client can hold"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -96,6 +96,11 @@ func (o *Options) Validate() error {
 	case len(o.Services) == 0:
 		return errors.New("no services: list them or give a selector that matches some")
 	}
+	// A stream keeps its service's index in 16 bits (thousands of streams
+	// stay small); more services would be misattributed silently.
+	if len(o.Services) > 1<<16 {
+		return fmt.Errorf("%d services is more than one client can hold (at most %d); split them over several clients", len(o.Services), 1<<16)
+	}
 	total := len(o.Services) * o.StreamsPerService
 	if total > 1<<24 {
 		return fmt.Errorf("%d streams is more than one process can hold; split them over several clients", total)

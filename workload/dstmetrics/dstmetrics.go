@@ -73,7 +73,9 @@ func Scrape(ctx context.Context, client *http.Client, url string) (Sample, error
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return s, fmt.Errorf("scrape %s: parse metrics: %w", url, err)
+			// Drop what was parsed before the error: a failed sample
+			// carries no values (see Sample.Error).
+			return Sample{Time: s.Time}, fmt.Errorf("scrape %s: parse metrics: %w", url, err)
 		}
 		s.add(&mf)
 	}
