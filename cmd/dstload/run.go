@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/k3d"
 	"github.com/dstload/dstload/version"
 	"github.com/dstload/dstload/workload/report"
 	"github.com/dstload/dstload/workload/runner"
@@ -42,7 +43,9 @@ func newRunCmd(a *app) *cobra.Command {
 scenario YAML file) on the environment made by 'dstload up': deploy the
 target Services and Deployments, run churn, the observer and the clients,
 sample the destination controller's /metrics, judge every criterion and
-write report.json, report.md and plots.
+write report.json, report.md and plots. On the local provider the workload
+runs inside dstload; on k3d and kubeconfig it runs as the dst-load-test
+chart's churn and client pods, read through the API server.
 
 Exit codes: 0 every criterion passed, 3 a criterion failed, 1 the run could
 not be done, 2 bad flags or a bad scenario file.
@@ -103,38 +106,55 @@ machines and CI, e.g.:
 			if err != nil {
 				return err
 			}
-			if st.Provider != "local" {
-				return fmt.Errorf("dstload run drives the workload from this host on the local provider only so far; environment %q uses %s", a.envName, st.Provider)
-			}
-			if destAddr == "" {
-				destAddr = cl.DestinationAddr
-			}
-			if destAddr == "" {
-				return fmt.Errorf("environment %q has no destination controller: start one with 'dstload up --destination-bin PATH' or '--destination-addr HOST:PORT', or pass --destination-addr to run", a.envName)
-			}
-			metricsURL := destMetrics
-			if metricsURL == "" && cl.DestinationAdminAddr != "" {
-				metricsURL = cl.DestinationAdminAddr
-			}
-			if metricsURL != "" && !strings.Contains(metricsURL, "://") {
-				metricsURL = "http://" + metricsURL + "/metrics"
-			}
 			if outDir == "" {
 				outDir = filepath.Join(a.envDir(), "runs", s.Name+"-"+time.Now().UTC().Format("20060102-150405"))
 			}
 			v := version.Get()
-			res, err := runner.Run(ctx, runner.Config{
+			rcfg := runner.Config{
 				Scenario: s, Overrides: o,
 				Kubeconfig: cl.Kubeconfig, Context: cl.Context, Namespace: namespace, Release: namespace,
-				DestinationAddr: destAddr, MetricsURL: metricsURL, MetricsInterval: metricsInterval,
+				DestinationAddr: destAddr, MetricsURL: metricsURLOf(destMetrics), MetricsInterval: metricsInterval,
 				ReadyTimeout: readyTimeout, OutDir: outDir, PlotFormat: plotFormat, Keep: keep, SaveRecords: saveRecords,
 				Tool: report.Tool{Name: "dstload", Version: v.Version, Revision: v.Revision, GoVersion: v.GoVersion},
 				Environment: report.Environment{
-					Name: a.envName, Provider: st.Provider, ClockSource: "single host clock",
+					Name: a.envName, Provider: st.Provider,
 					Versions: report.Versions{Dstload: v.Version, Destination: destVersion},
 				},
 				Log: a.log, Progress: a.errOut,
-			})
+			}
+			var res *runner.Result
+			switch st.Provider {
+			case "local":
+				// Everything runs inside this process against the
+				// environment's host-process destination controller.
+				if rcfg.DestinationAddr == "" {
+					rcfg.DestinationAddr = cl.DestinationAddr
+				}
+				if rcfg.DestinationAddr == "" {
+					return fmt.Errorf("environment %q has no destination controller: start one with 'dstload up --destination-bin PATH' or '--destination-addr HOST:PORT', or pass --destination-addr to run", a.envName)
+				}
+				if rcfg.MetricsURL == "" {
+					rcfg.MetricsURL = metricsURLOf(cl.DestinationAdminAddr)
+				}
+				rcfg.Environment.ClockSource = "single host clock"
+				res, err = runner.Run(ctx, rcfg)
+			case "k3d", "kubeconfig":
+				// Churn and clients are the chart's pods; --destination-addr
+				// is then the address the client pods dial (default: the
+				// chart's, Linkerd's in-cluster Service).
+				var ic runner.InCluster
+				if st.Provider == "k3d" {
+					if repo, tag, ok := k3d.WorkloadImage(st); ok {
+						ic.Image = runner.Image{Repository: repo, Tag: tag, PullPolicy: "IfNotPresent"}
+					}
+					rcfg.Environment.ClockSource = "single host: every k3d node is a container on this host, sharing its clock"
+				} else {
+					rcfg.Environment.ClockSource = "cluster nodes' clocks (NTP assumed, not checked by dstload): observer in the churn pod, streams in the client pods"
+				}
+				res, err = runner.RunInCluster(ctx, rcfg, ic)
+			default:
+				return fmt.Errorf("dstload run does not support provider %s of environment %q", st.Provider, a.envName)
+			}
 			if err != nil {
 				return err
 			}
@@ -161,10 +181,10 @@ machines and CI, e.g.:
 	f.DurationVar(&settle, "settle", 0, "replace how long the run waits after the last event for convergence")
 	f.StringVar(&outDir, "out", "", "directory for report.json, report.md and plots (default <state-dir>/<name>/runs/<scenario>-<time>)")
 	f.StringVar(&plotFormat, "plot-format", "svg", "plot format: svg or png")
-	f.BoolVar(&keep, "keep", false, "leave the target Services and Deployments installed after the run")
+	f.BoolVar(&keep, "keep", false, "leave the target Services and Deployments (and on k3d/kubeconfig the churn and client pods) installed after the run")
 	f.StringVar(&namespace, "namespace", "dstload-run", "namespace (and Helm release name) of the run's targets")
-	f.StringVar(&destAddr, "destination-addr", "", "destination controller gRPC host:port (default: the environment's)")
-	f.StringVar(&destMetrics, "destination-metrics", "", "destination controller metrics host:port or URL (default: the environment's admin address)")
+	f.StringVar(&destAddr, "destination-addr", "", "destination controller gRPC host:port (default: the environment's; on k3d/kubeconfig the address the client pods dial, default the chart's linkerd-dst-headless.linkerd...:8086)")
+	f.StringVar(&destMetrics, "destination-metrics", "", "destination controller metrics host:port or URL (default: the environment's admin address; on k3d/kubeconfig the linkerd-destination pod's admin port through the API server)")
 	f.StringVar(&destVersion, "destination-version", "", "what the destination controller is (a version or branch), recorded in the report for compare")
 	f.DurationVar(&metricsInterval, "metrics-interval", 2*time.Second, "how often the destination's /metrics is sampled")
 	f.DurationVar(&readyTimeout, "ready-timeout", 10*time.Minute, "how long to wait for the targets and the streams to come up")
@@ -190,6 +210,15 @@ func (a *app) runCluster() (*provision.State, *provision.Cluster, error) {
 		return nil, nil, fmt.Errorf("environment %q records no cluster: run 'dstload up' again", a.envName)
 	}
 	return st, cl, nil
+}
+
+// metricsURLOf turns --destination-metrics (host:port or URL) into a URL;
+// "" stays "".
+func metricsURLOf(s string) string {
+	if s != "" && !strings.Contains(s, "://") {
+		return "http://" + s + "/metrics"
+	}
+	return s
 }
 
 // parseHold reads --hold: "" (keep), "D" (both) or "MAX,MIN".

@@ -81,8 +81,11 @@ func TestRunNeedsEnvironment(t *testing.T) {
 	}{
 		{"not ready", &provision.State{Name: "e", Provider: "local", Phase: provision.PhaseCreating}, `environment "e" is creating, not ready`},
 		{"no cluster", &provision.State{Name: "e", Provider: "local", Phase: provision.PhaseReady}, `environment "e" records no cluster`},
-		{"other provider", &provision.State{Name: "e", Provider: "k3d", Phase: provision.PhaseReady,
-			Clusters: []provision.Cluster{{Name: "c", Kubeconfig: "k", Context: "x"}}}, "local provider only so far; environment \"e\" uses k3d"},
+		// The in-cluster path needs the recorded cluster.
+		{"k3d without its kubeconfig", &provision.State{Name: "e", Provider: "k3d", Phase: provision.PhaseReady,
+			Clusters: []provision.Cluster{{Name: "c", Kubeconfig: "/nonexistent/kubeconfig", Context: "x"}}}, "kubeconfig /nonexistent/kubeconfig"},
+		{"unknown provider", &provision.State{Name: "e", Provider: "nosuch", Phase: provision.PhaseReady,
+			Clusters: []provision.Cluster{{Name: "c", Kubeconfig: "k", Context: "x"}}}, `does not support provider nosuch of environment "e"`},
 		{"no destination", &provision.State{Name: "e", Provider: "local", Phase: provision.PhaseReady,
 			Clusters: []provision.Cluster{{Name: "c", Kubeconfig: "k", Context: "x"}}}, "'dstload up --destination-bin PATH' or '--destination-addr HOST:PORT'"},
 	}

@@ -10,17 +10,15 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/local"
 )
 
 func clientset(kubeconfig, kubeContext string) (*kubernetes.Clientset, error) {
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: kubeContext}).ClientConfig()
+	cfg, err := provision.RESTConfig(kubeconfig, kubeContext)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		return nil, err
 	}
 	cfg.Timeout = 10 * time.Second
 	return kubernetes.NewForConfig(cfg)

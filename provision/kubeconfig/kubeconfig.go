@@ -119,8 +119,7 @@ func (p *Provider) Status(ctx context.Context, env provision.Env, st *provision.
 	var out []provision.ComponentStatus
 	for _, c := range st.Clusters {
 		s := provision.ComponentStatus{Cluster: c.Name, Name: "apiserver", Address: c.Server, Health: provision.Unhealthy}
-		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: c.Kubeconfig}
-		cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: c.Context}).ClientConfig()
+		cfg, err := provision.RESTConfig(c.Kubeconfig, c.Context)
 		if err == nil {
 			var cs *kubernetes.Clientset
 			if cs, err = kubernetes.NewForConfig(cfg); err == nil {

@@ -213,9 +213,17 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		samples = sampler.Samples()
 	}
 
+	return r.finish(env, records, samples, loadStart, loadEnd)
+}
+
+// finish is everything after the records are collected, shared by the
+// local and the in-cluster paths: build and judge the report, write it
+// (and the raw records when asked).
+func (r *run) finish(env report.Environment, records record.Set, samples []dstmetrics.Sample, loadStart, loadEnd time.Time) (*Result, error) {
+	cfg := r.cfg
 	r.enter("report")
 	rep := report.Build(report.Input{
-		Scenario: s, Overrides: cfg.Overrides, Tool: cfg.Tool, Environment: env,
+		Scenario: cfg.Scenario, Overrides: cfg.Overrides, Tool: cfg.Tool, Environment: env,
 		Started: r.started, Ended: time.Now(), LoadStart: loadStart, LoadEnd: loadEnd, Phases: r.endPhases(),
 		Records: records, MetricsURL: cfg.MetricsURL, MetricsInterval: cfg.MetricsInterval, Destination: samples,
 	})

@@ -3,9 +3,11 @@
 // waits for the end, and hands the records to workload/report for the
 // verdict.
 //
-// On the local provider everything runs inside this process (one host
-// clock); the chart's static part provides the target Services and
-// Deployments.
+// On the local provider (Run) everything runs inside this process (one
+// host clock); the chart's static part provides the target Services and
+// Deployments. On k3d and kubeconfig (RunInCluster) churn and the clients
+// are the chart's pods, read through the API server's pods proxy. Both
+// paths share everything after the records are collected (finish).
 package runner
 
 import (
@@ -168,16 +170,8 @@ func newClients(cfg Config, tg *Targets) (*clients, error) {
 		svcs = append(svcs, client.Service{Namespace: tg.Namespace, Name: n, Port: 80})
 	}
 	cs := &clients{}
-	sample := s.Clients.SampleStreams
-	if sample == 0 {
-		sample = -1 // the client's "all"
-	}
+	per := sampleStreamsPerProcess(s)
 	for i := range s.Clients.Processes {
-		// The scenario's sample is over all streams; share it out.
-		per := sample
-		if sample > 0 {
-			per = max(1, sample/s.Clients.Processes)
-		}
 		reg := prometheus.NewRegistry()
 		c, err := client.New(client.Options{
 			Name:              fmt.Sprintf("client-%03d", i),
@@ -195,6 +189,16 @@ func newClients(cfg Config, tg *Targets) (*clients, error) {
 		cs.regs = append(cs.regs, reg)
 	}
 	return cs, nil
+}
+
+// sampleStreamsPerProcess is one client process's share of the scenario's
+// sampled streams, in the client's terms (-1 = all).
+func sampleStreamsPerProcess(s *scenario.Scenario) int {
+	if s.Clients.SampleStreams == 0 {
+		return -1 // the scenario's 0 is the client's "all"
+	}
+	// The scenario's sample is over all streams; share it out.
+	return max(1, s.Clients.SampleStreams/s.Clients.Processes)
 }
 
 // endpointsHeld sums the clients' dstload_client_endpoints gauges: the

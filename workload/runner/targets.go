@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/postrender"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -15,9 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dstload/dstload/charts"
+	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/stack"
 )
 
@@ -33,6 +34,11 @@ type Targets struct {
 	Release             string
 	Count, Replicas     int
 	Log                 *slog.Logger
+	// Values, when set, are the chart values to install instead of the
+	// static part only (the in-cluster path: ChartValues). PostRenderer
+	// edits the rendered manifests before Helm applies them.
+	Values       map[string]any
+	PostRenderer postrender.PostRenderer
 
 	getter *stack.RESTGetter
 }
@@ -105,9 +111,13 @@ func (t *Targets) Install(ctx context.Context, cs kubernetes.Interface) error {
 	if err != nil {
 		return err
 	}
-	vals := charts.StaticOnly()
-	vals["targets"] = map[string]any{"count": t.Count, "replicas": t.Replicas, "namePrefix": namePrefix}
+	vals := t.Values
+	if vals == nil {
+		vals = charts.StaticOnly()
+		vals["targets"] = map[string]any{"count": t.Count, "replicas": t.Replicas, "namePrefix": namePrefix}
+	}
 	in := action.NewInstall(cfg)
+	in.PostRenderer = t.PostRenderer
 	in.ReleaseName = t.Release
 	in.Namespace = t.Namespace
 	// Fake pods become ready through KWOK; readiness is checked by the run
@@ -194,11 +204,9 @@ func (t *Targets) Uninstall(ctx context.Context, cs kubernetes.Interface) error 
 
 // restConfig loads a client-go config for the run's own clients.
 func restConfig(kubeconfig, context string) (*rest.Config, error) {
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	cfg, err := provision.RESTConfig(kubeconfig, context)
 	if err != nil {
-		return nil, fmt.Errorf("kubeconfig %s: %w", kubeconfig, err)
+		return nil, err
 	}
 	cfg.QPS, cfg.Burst = 200, 400
 	return cfg, nil

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,94 @@ func TestTargetsAndClients(t *testing.T) {
 		recs := cs.records()
 		if len(recs) != 2 || len(recs[0].Streams) != 4 || recs[0].Streams[0].Client == recs[1].Streams[0].Client {
 			t.Fatalf("records: %+v", recs)
+		}
+	})
+
+	// The in-cluster path's install on the same cluster: the whole chart
+	// with the scenario's values, churn held at zero. Churn and client pods
+	// never run here (only tainted fake nodes), which makes the pods-ready
+	// timeout real.
+	t.Run("in-cluster chart", func(t *testing.T) {
+		s := &scenario.Scenario{Name: "x", Services: scenario.Services{Count: 2, Endpoints: 1},
+			Churn:   scenario.Churn{Pattern: scenario.PatternOscillate, Min: 1, Max: 3, HoldMax: time.Second, HoldMin: time.Second, Cycles: 1},
+			Clients: scenario.Clients{Streams: 4, Processes: 2, Connections: 1}}
+		ic := &Targets{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: "dstload-incluster", Release: "dstload-incluster",
+			Count: 2, Replicas: 1, Log: testLog(t), Values: ChartValues(s, Image{}, ""), PostRenderer: holdChurn{}}
+		if err := ic.Install(ctx, c.Clientset); err != nil {
+			t.Fatal(err)
+		}
+		deps, err := c.Clientset.AppsV1().Deployments(ic.Namespace).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas := map[string]int32{}
+		for _, d := range deps.Items {
+			replicas[d.Labels[componentLabel]] += *d.Spec.Replicas
+		}
+		if len(deps.Items) != 4 || replicas[componentChurn] != 0 || replicas[componentClient] != 2 || replicas["target"] != 2 {
+			t.Fatalf("%d Deployments, replicas by component %v; want churn 0, client 2, target 2", len(deps.Items), replicas)
+		}
+		for _, kind := range []string{"roles", "serviceaccounts"} {
+			var n int
+			if kind == "roles" {
+				l, err := c.Clientset.RbacV1().Roles(ic.Namespace).List(ctx, metav1.ListOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				n = len(l.Items)
+			} else {
+				l, err := c.Clientset.CoreV1().ServiceAccounts(ic.Namespace).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=" + ic.Release})
+				if err != nil {
+					t.Fatal(err)
+				}
+				n = len(l.Items)
+			}
+			if n != 2 {
+				t.Errorf("%d %s of the release, want churn's and client's", n, kind)
+			}
+		}
+		start := time.Now()
+		_, err = waitPodsReady(ctx, c.Clientset, ic.Namespace, ic.Release, componentClient, 2, 3*time.Second, nil)
+		if err == nil || !strings.Contains(err.Error(), "client pods: 0 of 2 ready (not within 3s)") ||
+			!strings.Contains(err.Error(), "pod dstload-incluster-dst-load-test-client-") || !strings.Contains(err.Error(), "PodScheduled=False Unschedulable") {
+			t.Fatalf("waitPodsReady: %v", err)
+		}
+		if el := time.Since(start); el > 10*time.Second {
+			t.Fatalf("waitPodsReady took %s with a 3s timeout", el)
+		}
+		t.Logf("pods-ready timeout: %v", err)
+		if err := startChurn(ctx, c.Clientset, ic); err != nil {
+			t.Fatal(err)
+		}
+		churnDep, err := c.Clientset.AppsV1().Deployments(ic.Namespace).Get(ctx, "dstload-incluster-dst-load-test-churn", metav1.GetOptions{})
+		if err != nil || *churnDep.Spec.Replicas != 1 {
+			t.Fatalf("churn after start: %v, err %v", churnDep.Spec.Replicas, err)
+		}
+		if err := ic.Uninstall(context.Background(), c.Clientset); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	// RunInCluster itself: it installs, waits for the targets, then fails
+	// clearly on client pods that cannot start, and cleans up.
+	t.Run("in-cluster run, pods never ready", func(t *testing.T) {
+		s := &scenario.Scenario{Name: "x", Services: scenario.Services{Count: 1, Endpoints: 2},
+			Churn:   scenario.Churn{Pattern: scenario.PatternStable, Duration: time.Second},
+			Clients: scenario.Clients{Streams: 1, Processes: 1, Connections: 1}, Settle: time.Second}
+		var progress strings.Builder
+		const ns = "dstload-incluster-run"
+		_, err := RunInCluster(ctx, Config{Scenario: s, Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: ns, Release: ns,
+			ReadyTimeout: 3 * time.Second, OutDir: t.TempDir(), Log: testLog(t), Progress: &progress}, InCluster{})
+		if err == nil || !strings.Contains(err.Error(), "client pods: 0 of 1 ready") || !strings.Contains(err.Error(), "Unschedulable") {
+			t.Fatalf("RunInCluster: %v\n%s", err, progress.String())
+		}
+		for _, want := range []string{"] deploy", "] targets", "destination /metrics not sampled", "] connect", "] cleanup"} {
+			if !strings.Contains(progress.String(), want) {
+				t.Errorf("progress lacks %q:\n%s", want, progress.String())
+			}
+		}
+		if _, err := c.Clientset.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); err == nil {
+			t.Errorf("namespace %s still there after the failed run", ns)
 		}
 	})
 

@@ -40,7 +40,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/local"
@@ -127,9 +126,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 		t.Fatalf("localtest: start cluster: %v", err)
 	}
 	c := res.State.Cluster("")
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(
-		&clientcmd.ClientConfigLoadingRules{ExplicitPath: c.Kubeconfig},
-		&clientcmd.ConfigOverrides{CurrentContext: c.Context}).ClientConfig()
+	cfg, err := provision.RESTConfig(c.Kubeconfig, c.Context)
 	if err != nil {
 		t.Fatalf("localtest: kubeconfig: %v", err)
 	}

@@ -1,0 +1,362 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	autoscalingv1 "k8s.io/api/autoscaling/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+
+	"github.com/dstload/dstload/workload/dstmetrics"
+	"github.com/dstload/dstload/workload/scenario"
+)
+
+// InCluster is what the in-cluster path (k3d, kubeconfig) needs beyond
+// Config: churn and clients run as the chart's pods, and everything about
+// them is read through the API server.
+type InCluster struct {
+	// Image runs churn and client (zero: the chart's published image).
+	Image Image
+	// DestinationNamespace and DestinationSelector find the destination
+	// controller pod whose admin port (DestinationAdminPort) is sampled
+	// through the pods proxy when Config.MetricsURL is "". No such pod
+	// means no samples, said in the progress output.
+	DestinationNamespace string
+	DestinationSelector  string
+	DestinationAdminPort int
+}
+
+func (ic *InCluster) defaults() {
+	if ic.DestinationNamespace == "" {
+		ic.DestinationNamespace = "linkerd"
+	}
+	if ic.DestinationSelector == "" {
+		ic.DestinationSelector = "linkerd.io/control-plane-component=destination"
+	}
+	if ic.DestinationAdminPort == 0 {
+		ic.DestinationAdminPort = 9996
+	}
+}
+
+// adminPort is the chart's admin.port the run sets (churn and client
+// /metrics, /records).
+const adminPort = 9102
+
+// Metric names the in-cluster progress and end conditions read.
+const (
+	mClientStreams   = "dstload_client_streams"
+	mClientEndpoints = "dstload_client_endpoints"
+	mClientErrors    = "dstload_client_stream_errors_total"
+	mChurnWrites     = "dstload_churn_writes_total"
+	mChurnFailures   = "dstload_churn_write_failures_total"
+	mObserverReady   = "dstload_observer_ready_endpoints"
+)
+
+// RunInCluster runs one scenario with churn and clients as the
+// dst-load-test chart's pods: it installs the chart (targets, churn held at
+// zero replicas, clients), waits for the targets and for every client
+// stream to hold every endpoint, starts churn, follows progress and waits
+// for the end through the pods' admin ports (API server pods proxy),
+// collects and merges every pod's records and hands them to the same
+// report code as Run. Config.DestinationAddr is the address the client
+// pods dial ("" = the chart's default, Linkerd's in-cluster Service).
+func RunInCluster(ctx context.Context, cfg Config, ic InCluster) (res *Result, err error) {
+	if cfg.DestinationAddr == "" {
+		// The chart's default (passed on unchanged, and recorded).
+		if cfg.DestinationAddr, err = ChartDestinationAddr(); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	ic.defaults()
+	r := &run{cfg: cfg, started: time.Now()}
+	s := cfg.Scenario
+	rc, err := restConfig(cfg.Kubeconfig, cfg.Context)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	r.cs = cs
+	env := cfg.Environment
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return nil, fmt.Errorf("reach the cluster's API server: %w", err)
+	}
+	env.Versions.Kubernetes = v.GitVersion
+	env.DestinationAddr = cfg.DestinationAddr
+
+	tg := &Targets{Kubeconfig: cfg.Kubeconfig, Context: cfg.Context, Namespace: cfg.Namespace, Release: cfg.Release,
+		Count: s.Services.Count, Replicas: s.Services.Endpoints, Log: cfg.Log,
+		Values: ChartValues(s, ic.Image, cfg.DestinationAddr), PostRenderer: holdChurn{}}
+	r.enter("deploy")
+	r.progressf("%d target services x %d endpoints, %d client pods, churn in namespace %s", tg.Count, tg.Replicas, s.Clients.Processes, tg.Namespace)
+	if err := tg.Install(ctx, cs); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if cfg.Keep {
+			r.progressf("workload kept in namespace %s (--keep)", tg.Namespace)
+			return
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		r.enter("cleanup")
+		if cerr := tg.Uninstall(cctx, cs); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
+		}
+	}()
+
+	r.enter("targets")
+	rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
+	lastTick := time.Now()
+	err = tg.Ready(rctx, cs, func(ready, desired int) {
+		if time.Since(lastTick) >= cfg.ProgressEvery {
+			lastTick = time.Now()
+			r.progressf("%d of %d endpoints ready", ready, desired)
+		}
+	})
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+
+	lctx, stopLoad := context.WithCancel(ctx)
+	defer stopLoad()
+	sampler, stopSampler, err := startClusterSampler(lctx, r, rc, cs, ic)
+	if err != nil {
+		return nil, err
+	}
+	defer stopSampler()
+
+	fetch := podsProxy(cs, tg.Namespace, adminPort)
+	r.enter("connect")
+	clientPods, err := waitPodsReady(ctx, cs, tg.Namespace, tg.Release, componentClient, s.Clients.Processes, cfg.ReadyTimeout, r.podsTick("client", s.Clients.Processes))
+	if err != nil {
+		return nil, err
+	}
+	w := &clusterWatch{r: r, fetch: fetch, clients: clientPods, sampler: sampler}
+	want := s.Clients.Streams * s.Services.Endpoints
+	connectStart := time.Now()
+	var hopeless string
+	ok := r.waitProgress(ctx, cfg.ReadyTimeout, func() bool {
+		m := w.poll(ctx)
+		if m.held == want {
+			return true
+		}
+		if time.Since(connectStart) > 30*time.Second && m.held == 0 && m.errors > 0 {
+			hopeless = fmt.Sprintf("%.0f stream errors", m.errors)
+			return true
+		}
+		return false
+	}, w.status)
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	if hopeless != "" {
+		return nil, fmt.Errorf("no client stream received an endpoint from the destination controller at %s in 30s (%s); is it running in the cluster?", cfg.DestinationAddr, hopeless)
+	}
+	if !ok {
+		return nil, fmt.Errorf("client streams did not receive the targets' endpoints within %s (%s); is the destination controller at %s serving this cluster?",
+			cfg.ReadyTimeout, w.status(), cfg.DestinationAddr)
+	}
+
+	// Churn starts only now (it was installed at zero replicas).
+	r.enter("churn")
+	if err := startChurn(ctx, cs, tg); err != nil {
+		return nil, err
+	}
+	churnPods, err := waitPodsReady(ctx, cs, tg.Namespace, tg.Release, componentChurn, 1, cfg.ReadyTimeout, r.podsTick("churn", 1))
+	if err != nil {
+		return nil, err
+	}
+	w.churn = churnPods
+	loadStart := time.Now()
+	if s.Churn.Pattern == scenario.PatternOscillate {
+		limit := s.Churn.Duration
+		if limit == 0 {
+			limit = 365 * 24 * time.Hour
+		}
+		wantEvents := float64(s.Events() * s.Services.Count)
+		// Churn's pod keeps serving after its pattern: it is done when
+		// every event is written or failed.
+		r.waitProgress(ctx, limit, func() bool {
+			m := w.poll(ctx)
+			return m.writes+m.failures >= wantEvents
+		}, func() string {
+			return fmt.Sprintf("events %.0f/%.0f, %s", w.last.writes+w.last.failures, wantEvents, w.status())
+		})
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+
+		r.enter("settle")
+		churnSet, err := collectRecords(ctx, fetch, churnPods)
+		if err != nil {
+			return nil, err
+		}
+		targets := lastTargets(churnSet, tg, s.Services.Endpoints)
+		perSvc := s.Clients.Streams / s.Services.Count
+		wantHeld, wantReady := 0, 0
+		for _, n := range targets {
+			wantHeld += n * perSvc
+			wantReady += n
+		}
+		r.waitProgress(ctx, s.Settle, func() bool {
+			m := w.poll(ctx)
+			return m.held == wantHeld && m.observed == wantReady
+		}, w.status)
+	} else {
+		r.enter("hold")
+		r.waitProgress(ctx, s.Churn.Duration, func() bool { w.poll(ctx); return false }, w.status)
+	}
+	if ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	loadEnd := time.Now()
+
+	r.enter("collect")
+	stopSampler()
+	// The pods keep running until cleanup: their /records are snapshots
+	// taken now, clients first so no stream sees an event churn has not
+	// recorded.
+	records, err := collectRecords(ctx, fetch, append(append([]string(nil), clientPods...), churnPods...))
+	if err != nil {
+		return nil, err
+	}
+	var samples []dstmetrics.Sample
+	if sampler != nil {
+		samples = sampler.Samples()
+	}
+	return r.finish(env, records, samples, loadStart, loadEnd)
+}
+
+// podsTick prints "n of want <component> pods ready" every ProgressEvery.
+func (r *run) podsTick(component string, want int) func(int) {
+	last := time.Now()
+	return func(ready int) {
+		if time.Since(last) >= r.cfg.ProgressEvery {
+			last = time.Now()
+			r.progressf("%d of %d %s pods ready", ready, want, component)
+		}
+	}
+}
+
+// startChurn scales the churn Deployment (installed at zero) to one.
+func startChurn(ctx context.Context, cs kubernetes.Interface, tg *Targets) error {
+	sel := "app.kubernetes.io/instance=" + tg.Release + "," + componentLabel + "=" + componentChurn
+	list, err := cs.AppsV1().Deployments(tg.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return fmt.Errorf("find the churn Deployment: %w", err)
+	}
+	if len(list.Items) != 1 {
+		return fmt.Errorf("find the churn Deployment: %d match %q in %s", len(list.Items), sel, tg.Namespace)
+	}
+	name := list.Items[0].Name
+	sc := &autoscalingv1.Scale{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: tg.Namespace}, Spec: autoscalingv1.ScaleSpec{Replicas: 1}}
+	if _, err := cs.AppsV1().Deployments(tg.Namespace).UpdateScale(ctx, name, sc, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("start churn (scale %s to 1): %w", name, err)
+	}
+	return nil
+}
+
+// startClusterSampler samples the destination controller's /metrics: from
+// Config.MetricsURL when given, else through the API server's pods proxy
+// to the destination pod's admin port. No destination pod is not an error
+// (a controller outside the cluster); the run says it has no samples.
+func startClusterSampler(ctx context.Context, r *run, rc *rest.Config, cs kubernetes.Interface, ic InCluster) (*dstmetrics.Sampler, func(), error) {
+	if r.cfg.MetricsURL != "" {
+		s, stop := startSampler(ctx, r.cfg)
+		return s, stop, nil
+	}
+	pods, err := cs.CoreV1().Pods(ic.DestinationNamespace).List(ctx, metav1.ListOptions{LabelSelector: ic.DestinationSelector})
+	if err != nil {
+		return nil, nil, fmt.Errorf("find the destination controller pod: %w", err)
+	}
+	if len(pods.Items) == 0 {
+		r.progressf("no pod matches %s in namespace %s: destination /metrics not sampled", ic.DestinationSelector, ic.DestinationNamespace)
+		return nil, func() {}, nil
+	}
+	pod := pods.Items[0].Name
+	hc, err := rest.HTTPClientFor(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("API server HTTP client: %w", err)
+	}
+	hc.Timeout = 5 * time.Second
+	url := destinationProxyURL(rc.Host, ic.DestinationNamespace, pod, ic.DestinationAdminPort)
+	r.cfg.MetricsURL = url
+	s := dstmetrics.NewSampler(url, r.cfg.MetricsInterval, r.cfg.Log)
+	s.Client = hc
+	sctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { s.Run(sctx); close(done) }()
+	// Safe to call twice (deferred, and at collect): done stays closed.
+	return s, func() { cancel(); <-done }, nil
+}
+
+// destinationProxyURL is the API server's pods proxy URL of a pod's
+// /metrics on port.
+func destinationProxyURL(host, namespace, pod string, port int) string {
+	return fmt.Sprintf("%s/api/v1/namespaces/%s/pods/http:%s:%s/proxy/metrics", host, namespace, pod, strconv.Itoa(port))
+}
+
+// clusterWatch reads the workload pods' metrics for progress and end
+// conditions.
+type clusterWatch struct {
+	r       *run
+	fetch   Fetch
+	clients []string
+	churn   []string
+	sampler *dstmetrics.Sampler
+	last    clusterMetrics
+}
+
+type clusterMetrics struct {
+	streams, errors  float64
+	writes, failures float64
+	// held and observed are sums of integer gauges (exact in a float).
+	held, observed int
+	failed         []string
+}
+
+func (w *clusterWatch) poll(ctx context.Context) clusterMetrics {
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cm, failed := podMetrics(pctx, w.fetch, w.clients, mClientStreams, mClientEndpoints, mClientErrors)
+	m := clusterMetrics{streams: cm[mClientStreams], held: int(cm[mClientEndpoints]), errors: cm[mClientErrors], failed: failed, observed: -1}
+	if len(w.churn) > 0 {
+		ch, f := podMetrics(pctx, w.fetch, w.churn, mChurnWrites, mChurnFailures, mObserverReady)
+		m.writes, m.failures, m.failed = ch[mChurnWrites], ch[mChurnFailures], append(m.failed, f...)
+		if len(f) == 0 {
+			m.observed = int(ch[mObserverReady])
+		}
+	}
+	w.last = m
+	return m
+}
+
+func (w *clusterWatch) status() string {
+	m := w.last
+	s := fmt.Sprintf("streams %.0f up in %d client pods, %.0f errors, endpoints held %d", m.streams, len(w.clients), m.errors, m.held)
+	if m.observed >= 0 && len(w.churn) > 0 {
+		s += fmt.Sprintf(", observed ready %d", m.observed)
+	}
+	if len(m.failed) > 0 {
+		s += fmt.Sprintf(", unreadable: %v", m.failed)
+	}
+	if w.sampler != nil {
+		if l, ok := w.sampler.Latest(); ok {
+			s += fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)
+		}
+	}
+	return s
+}
