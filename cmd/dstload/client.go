@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -82,6 +83,11 @@ The admin port serves /metrics, /ready (every stream opened), /live and
 					return usageErrorf("invalid service %q in --services: use name or namespace/name", s)
 				}
 				o.Services = append(o.Services, client.Service{Namespace: ns, Name: name, Port: port})
+			}
+			if eventsURL != "" {
+				if u, err := url.Parse(eventsURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return usageErrorf("invalid --events-url %q: use churn's admin URL, e.g. http://127.0.0.1:9102", eventsURL)
+				}
 			}
 			if o.Name == "" {
 				o.Name, _ = os.Hostname()

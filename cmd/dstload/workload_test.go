@@ -30,6 +30,7 @@ func TestWorkloadFlagErrors(t *testing.T) {
 		{append(client, "--port", "0"), "invalid --port 0"},
 		{append(client, "--selector", "x=y"), "exactly one of --selector or --services"},
 		{[]string{"client", "--services", "a"}, "--destination is required"},
+		{append(client, "--events-url", "churn:9102"), "invalid --events-url"},
 		{append(client[:4:4], "ns/"), `invalid service "ns/"`},
 	}
 	for _, tt := range tests {

@@ -174,7 +174,13 @@ func poll(ctx context.Context, client *http.Client, base *url.URL, seen *int, id
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("GET %s: %s", u.String(), resp.Status)
 	}
-	if got := resp.Header.Get(feedHeader); got != *id {
+	got := resp.Header.Get(feedHeader)
+	if got == "" {
+		// Not churn's feed (a wrong URL): an error, so the caller backs off
+		// instead of polling an endpoint that answers at once in a loop.
+		return 0, fmt.Errorf("GET %s: not a dstload event feed (no %s header)", u.String(), feedHeader)
+	}
+	if got != *id {
 		if *id != "" {
 			// A new churn process: its events start again at the first.
 			log.Warn("event feed restarted; following it from its first event", "url", base.String())

@@ -103,3 +103,20 @@ func TestFollowRestartedFeed(t *testing.T) {
 		t.Fatal("the restarted feed's first event never arrived")
 	}
 }
+
+// TestFollowBacksOffFromNonFeed: a URL that answers at once but is not a
+// feed (a wrong --events-url) must be retried with backoff, not hammered.
+func TestFollowBacksOffFromNonFeed(t *testing.T) {
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	Follow(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), srv.URL, func(record.ScaleEvent) {
+		t.Error("an event from a server that is not a feed")
+	})
+	// Backoff 100ms, 200ms, 400ms, ... allows a handful of requests a second.
+	if n := hits.Load(); n == 0 || n > 6 {
+		t.Fatalf("%d requests in 1s, want a few (backoff)", n)
+	}
+}
