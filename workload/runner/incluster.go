@@ -76,56 +76,26 @@ func RunInCluster(ctx context.Context, cfg Config, ic InCluster) (res *Result, e
 		return nil, err
 	}
 	ic.defaults()
-	r := &run{cfg: cfg, started: time.Now()}
 	s := cfg.Scenario
-	rc, err := restConfig(cfg.Kubeconfig, cfg.Context)
+	r, rc, env, err := start(cfg)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	r.cs = cs
-	env := cfg.Environment
-	v, err := cs.Discovery().ServerVersion()
-	if err != nil {
-		return nil, fmt.Errorf("reach the cluster's API server: %w", err)
-	}
-	env.Versions.Kubernetes = v.GitVersion
-	env.DestinationAddr = cfg.DestinationAddr
+	cs := r.cs
 
 	tg := &Targets{Kubeconfig: cfg.Kubeconfig, Context: cfg.Context, Namespace: cfg.Namespace, Release: cfg.Release,
 		Count: s.Services.Count, Replicas: s.Services.Endpoints, Log: cfg.Log,
 		Values: ChartValues(s, ic.Image, cfg.DestinationAddr), PostRenderer: holdChurn{}}
 	r.enter("deploy")
 	r.progressf("%d target services x %d endpoints, %d client pods, churn in namespace %s", tg.Count, tg.Replicas, s.Clients.Processes, tg.Namespace)
-	if err := tg.Install(ctx, cs); err != nil {
-		return nil, err
+	cleanup, err := r.deploy(ctx, tg, "workload")
+	if cleanup != nil {
+		defer func() {
+			if cerr := cleanup(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}()
 	}
-	defer func() {
-		if cfg.Keep {
-			r.progressf("workload kept in namespace %s (--keep)", tg.Namespace)
-			return
-		}
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		r.enter("cleanup")
-		if cerr := tg.Uninstall(cctx, cs); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
-		}
-	}()
-
-	r.enter("targets")
-	rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
-	lastTick := time.Now()
-	err = tg.Ready(rctx, cs, func(ready, desired int) {
-		if time.Since(lastTick) >= cfg.ProgressEvery {
-			lastTick = time.Now()
-			r.progressf("%d of %d endpoints ready", ready, desired)
-		}
-	})
-	cancel()
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 
 	"github.com/dstload/dstload/workload/churn"
 	"github.com/dstload/dstload/workload/dstmetrics"
@@ -21,6 +22,61 @@ import (
 	"github.com/dstload/dstload/workload/scenario"
 )
 
+// start connects to cfg's cluster and fills the report's environment with
+// its Kubernetes version; both Run and RunInCluster begin with it.
+func start(cfg Config) (*run, *rest.Config, report.Environment, error) {
+	env := cfg.Environment
+	rc, err := restConfig(cfg.Kubeconfig, cfg.Context)
+	if err != nil {
+		return nil, nil, env, err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, env, fmt.Errorf("kubernetes client: %w", err)
+	}
+	v, err := cs.Discovery().ServerVersion()
+	if err != nil {
+		return nil, nil, env, fmt.Errorf("reach the cluster's API server: %w", err)
+	}
+	env.Versions.Kubernetes = v.GitVersion
+	env.DestinationAddr = cfg.DestinationAddr
+	return &run{cfg: cfg, cs: cs, started: time.Now()}, rc, env, nil
+}
+
+// deploy installs tg and waits until its endpoints are ready. The cleanup
+// it returns is non-nil once the install succeeded (also when the wait then
+// failed): it removes tg unless --keep, with its own context so that it
+// runs after Ctrl-C too. what names tg in the --keep message.
+func (r *run) deploy(ctx context.Context, tg *Targets, what string) (cleanup func() error, err error) {
+	if err := tg.Install(ctx, r.cs); err != nil {
+		return nil, err
+	}
+	cleanup = func() error {
+		if r.cfg.Keep {
+			r.progressf("%s kept in namespace %s (--keep)", what, tg.Namespace)
+			return nil
+		}
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		r.enter("cleanup")
+		if err := tg.Uninstall(cctx, r.cs); err != nil {
+			return fmt.Errorf("cleanup: %w", err)
+		}
+		return nil
+	}
+	r.enter("targets")
+	rctx, cancel := context.WithTimeout(ctx, r.cfg.ReadyTimeout)
+	defer cancel()
+	lastTick := time.Now()
+	err = tg.Ready(rctx, r.cs, func(ready, desired int) {
+		if time.Since(lastTick) >= r.cfg.ProgressEvery {
+			lastTick = time.Now()
+			r.progressf("%d of %d endpoints ready", ready, desired)
+		}
+	})
+	return cleanup, err
+}
+
 // Run runs one scenario and writes its report. A criteria failure is not an
 // error: it is the report's verdict. An error means the run could not be
 // done; the targets are removed either way unless cfg.Keep.
@@ -28,56 +84,25 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	r := &run{cfg: cfg, started: time.Now()}
 	s := cfg.Scenario
-	rc, err := restConfig(cfg.Kubeconfig, cfg.Context)
+	r, _, env, err := start(cfg)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	r.cs = cs
-	env := cfg.Environment
-	if v, err := cs.Discovery().ServerVersion(); err == nil {
-		env.Versions.Kubernetes = v.GitVersion
-	} else {
-		return nil, fmt.Errorf("reach the cluster's API server: %w", err)
-	}
-	env.DestinationAddr = cfg.DestinationAddr
+	cs := r.cs
 
 	tg := &Targets{Kubeconfig: cfg.Kubeconfig, Context: cfg.Context, Namespace: cfg.Namespace, Release: cfg.Release,
 		Count: s.Services.Count, Replicas: s.Services.Endpoints, Log: cfg.Log}
 	r.enter("deploy")
 	r.progressf("%d target services x %d endpoints in namespace %s", tg.Count, tg.Replicas, tg.Namespace)
-	if err := tg.Install(ctx, cs); err != nil {
-		return nil, err
+	cleanup, err := r.deploy(ctx, tg, "targets")
+	if cleanup != nil {
+		defer func() {
+			if cerr := cleanup(); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		}()
 	}
-	defer func() {
-		if cfg.Keep {
-			r.progressf("targets kept in namespace %s (--keep)", tg.Namespace)
-			return
-		}
-		// Cleanup runs after Ctrl-C too, so it gets its own context.
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		r.enter("cleanup")
-		if cerr := tg.Uninstall(cctx, cs); cerr != nil {
-			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
-		}
-	}()
-
-	r.enter("targets")
-	rctx, cancel := context.WithTimeout(ctx, cfg.ReadyTimeout)
-	lastTick := time.Now()
-	err = tg.Ready(rctx, cs, func(ready, desired int) {
-		if time.Since(lastTick) >= cfg.ProgressEvery {
-			lastTick = time.Now()
-			r.progressf("%d of %d endpoints ready", ready, desired)
-		}
-	})
-	cancel()
 	if err != nil {
 		return nil, err
 	}
