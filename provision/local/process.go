@@ -52,14 +52,26 @@ func startProcess(name, cluster string, argv, env []string, logPath string) (pro
 		_ = cmd.Process.Kill()
 		return provision.Process{}, fmt.Errorf("start %s: read its start time: %w", name, err)
 	}
-	return provision.Process{
+	p := provision.Process{
 		Name:      name,
 		Cluster:   cluster,
 		PID:       cmd.Process.Pid,
 		StartTime: st,
 		Cmdline:   argv,
 		Log:       logPath,
-	}, nil
+	}
+	// Go's vfork-style start returns once the child is inside execve, but
+	// the kernel fills in the new program's arguments a moment later: until
+	// then /proc/PID/cmdline reads empty and alive(p) would say "not ours".
+	// Wait for the exec to finish so that alive(p) holds from here on. A
+	// child that dies at once is left to the caller's readiness check.
+	for deadline := time.Now().Add(2 * time.Second); !alive(p) && time.Now().Before(deadline); {
+		if s, _, err := procStat(p.PID); err != nil || s == 'Z' {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return p, nil
 }
 
 // procStat returns the state letter and start time (field 22) of a PID.
