@@ -49,7 +49,8 @@ func (e Env) Progressf(format string, args ...any) {
 //     Create it keeps what is healthy and creates what is missing.
 //   - Create fills st.Clusters (kubeconfig path, context, server) before it
 //     returns successfully, and returns only when the clusters are ready
-//     (API server answers, nodes Ready).
+//     (API server answers, nodes Ready). That record is how everyone else
+//     finds a cluster's kubeconfig (State.Cluster), whatever the provider.
 //   - Delete removes exactly what st records, succeeds when it records
 //     nothing, and calls save(st) as it removes things.
 //   - Status never changes anything.
@@ -65,9 +66,6 @@ type Provider interface {
 	Name() string
 	Create(ctx context.Context, env Env, st *State, save SaveFunc) error
 	Delete(ctx context.Context, env Env, st *State, save SaveFunc) error
-	// Kubeconfig returns the kubeconfig path and context of the named
-	// cluster of st ("" = the first cluster).
-	Kubeconfig(st *State, cluster string) (path, context string, err error)
 	Status(ctx context.Context, env Env, st *State) ([]ComponentStatus, error)
 }
 

@@ -124,7 +124,6 @@ func (r *recorder) Delete(ctx context.Context, env Env, st *State, save SaveFunc
 	r.healthy = false
 	return save(st)
 }
-func (r *recorder) Kubeconfig(st *State, c string) (string, string, error) { return "", "", nil }
 func (r *recorder) Status(ctx context.Context, env Env, st *State) ([]ComponentStatus, error) {
 	r.calls = append(r.calls, "status")
 	h := Unhealthy

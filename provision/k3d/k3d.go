@@ -430,15 +430,6 @@ func (d *data) cluster(name string) *clusterRec {
 	return nil
 }
 
-// Kubeconfig returns the kubeconfig and context of a cluster.
-func (p *Provider) Kubeconfig(st *provision.State, cluster string) (string, string, error) {
-	c := st.Cluster(cluster)
-	if c == nil {
-		return "", "", fmt.Errorf("environment %q has no cluster %q", st.Name, cluster)
-	}
-	return c.Kubeconfig, c.Context, nil
-}
-
 // Delete removes the recorded clusters (newest first), their kubeconfigs,
 // the image tarballs and, when dstload created it and nothing else uses
 // it, the network. With nothing recorded it succeeds without Docker.

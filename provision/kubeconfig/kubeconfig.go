@@ -105,15 +105,6 @@ func (p *Provider) Delete(ctx context.Context, env provision.Env, st *provision.
 	return save(st)
 }
 
-// Kubeconfig returns the user's kubeconfig path and the named context.
-func (p *Provider) Kubeconfig(st *provision.State, cluster string) (string, string, error) {
-	c := st.Cluster(cluster)
-	if c == nil {
-		return "", "", fmt.Errorf("environment %q has no cluster %q", st.Name, cluster)
-	}
-	return c.Kubeconfig, c.Context, nil
-}
-
 // Status checks that each recorded context's API server is ready.
 func (p *Provider) Status(ctx context.Context, env provision.Env, st *provision.State) ([]provision.ComponentStatus, error) {
 	var out []provision.ComponentStatus

@@ -786,15 +786,6 @@ func (p *Provider) NeedsChange(st *provision.State) bool {
 	return false
 }
 
-// Kubeconfig returns the admin kubeconfig and its context.
-func (p *Provider) Kubeconfig(st *provision.State, cluster string) (string, string, error) {
-	c := st.Cluster(cluster)
-	if c == nil {
-		return "", "", fmt.Errorf("environment %q has no cluster %q", st.Name, cluster)
-	}
-	return c.Kubeconfig, c.Context, nil
-}
-
 // Delete stops every recorded process (newest first), verifies by PID that
 // each is gone, and removes the provider's files.
 func (p *Provider) Delete(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc) error {
