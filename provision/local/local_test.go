@@ -218,3 +218,21 @@ func atoi(t *testing.T, s string) int {
 	}
 	return i
 }
+
+func TestFreePortsAvoidEphemeralRange(t *testing.T) {
+	low, high := belowEphemeral()
+	if low > high {
+		t.Skip("no room below the ephemeral port range on this machine")
+	}
+	ports, err := freePorts(20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, p := range ports {
+		if p < low || p > high || seen[p] {
+			t.Fatalf("port %d repeats or lies outside %d-%d: %v", p, low, high, ports)
+		}
+		seen[p] = true
+	}
+}
