@@ -5,16 +5,37 @@ import (
 	"time"
 )
 
+// StreamChange is one endpoint change (as the observer saw it) that one
+// sampled stream should receive.
+type StreamChange struct {
+	Client   string    `json:"client"`
+	Stream   uint32    `json:"stream"`
+	Service  string    `json:"service"`
+	Addr     string    `json:"addr"`
+	Ready    bool      `json:"ready"`
+	Observed time.Time `json:"observed"`
+}
+
+// before orders changes by observation time, then client, stream and
+// address, so that Analyze's output does not depend on map order.
+func (c StreamChange) before(d StreamChange) bool {
+	if !c.Observed.Equal(d.Observed) {
+		return c.Observed.Before(d.Observed)
+	}
+	if c.Client != d.Client {
+		return c.Client < d.Client
+	}
+	if c.Stream != d.Stream {
+		return c.Stream < d.Stream
+	}
+	return c.Addr < d.Addr
+}
+
 // UpdateLatency is SPEC section 4's update latency for one endpoint change
 // and one sampled stream: from the observer seeing the change in the
 // EndpointSlices to the stream receiving the matching Add or Remove.
 type UpdateLatency struct {
-	Client   string        `json:"client"`
-	Stream   uint32        `json:"stream"`
-	Service  string        `json:"service"`
-	Addr     string        `json:"addr"`
-	Ready    bool          `json:"ready"`
-	Observed time.Time     `json:"observed"`
+	StreamChange
 	Received time.Time     `json:"received"`
 	Latency  time.Duration `json:"latency"`
 }
@@ -22,12 +43,7 @@ type UpdateLatency struct {
 // MissedUpdate is an endpoint change a sampled stream never received (no
 // matching Add/Remove before the address changed again or the run ended).
 type MissedUpdate struct {
-	Client   string    `json:"client"`
-	Stream   uint32    `json:"stream"`
-	Service  string    `json:"service"`
-	Addr     string    `json:"addr"`
-	Ready    bool      `json:"ready"`
-	Observed time.Time `json:"observed"`
+	StreamChange
 }
 
 // StreamEventResult is one stream's latencies for one scale event.
@@ -159,48 +175,27 @@ func Analyze(s Set) Analysis {
 					hi = cs[i+1].Time
 				}
 				r, ok := firstReceipt(rs, c.Ready, lo, hi)
+				change := StreamChange{
+					Client: st.Client, Stream: st.Stream, Service: st.Service,
+					Addr: addr, Ready: c.Ready, Observed: c.Time,
+				}
 				switch {
 				case !ok:
-					a.MissedUpdates = append(a.MissedUpdates, MissedUpdate{
-						Client: st.Client, Stream: st.Stream, Service: st.Service,
-						Addr: addr, Ready: c.Ready, Observed: c.Time,
-					})
+					a.MissedUpdates = append(a.MissedUpdates, MissedUpdate{change})
 				case r.Snapshot:
 				default:
 					a.UpdateLatencies = append(a.UpdateLatencies, UpdateLatency{
-						Client: st.Client, Stream: st.Stream, Service: st.Service,
-						Addr: addr, Ready: c.Ready, Observed: c.Time, Received: r.Time,
-						Latency: r.Time.Sub(c.Time),
+						StreamChange: change, Received: r.Time, Latency: r.Time.Sub(c.Time),
 					})
 				}
 			}
 		}
 	}
 	sort.Slice(a.UpdateLatencies, func(i, j int) bool {
-		x, y := a.UpdateLatencies[i], a.UpdateLatencies[j]
-		if !x.Observed.Equal(y.Observed) {
-			return x.Observed.Before(y.Observed)
-		}
-		if x.Client != y.Client {
-			return x.Client < y.Client
-		}
-		if x.Stream != y.Stream {
-			return x.Stream < y.Stream
-		}
-		return x.Addr < y.Addr
+		return a.UpdateLatencies[i].before(a.UpdateLatencies[j].StreamChange)
 	})
 	sort.Slice(a.MissedUpdates, func(i, j int) bool {
-		x, y := a.MissedUpdates[i], a.MissedUpdates[j]
-		if !x.Observed.Equal(y.Observed) {
-			return x.Observed.Before(y.Observed)
-		}
-		if x.Client != y.Client {
-			return x.Client < y.Client
-		}
-		if x.Stream != y.Stream {
-			return x.Stream < y.Stream
-		}
-		return x.Addr < y.Addr
+		return a.MissedUpdates[i].before(a.MissedUpdates[j].StreamChange)
 	})
 
 	// Per event: the cluster, then every stream.

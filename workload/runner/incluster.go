@@ -2,7 +2,6 @@ package runner
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -89,13 +88,7 @@ func RunInCluster(ctx context.Context, cfg Config, ic InCluster) (res *Result, e
 	r.enter("deploy")
 	r.progressf("%d target services x %d endpoints, %d client pods, churn in namespace %s", tg.Count, tg.Replicas, s.Clients.Processes, tg.Namespace)
 	cleanup, err := r.deploy(ctx, tg, "workload")
-	if cleanup != nil {
-		defer func() {
-			if cerr := cleanup(); cerr != nil {
-				err = errors.Join(err, cerr)
-			}
-		}()
-	}
+	defer joinCleanup(&err, cleanup)
 	if err != nil {
 		return nil, err
 	}

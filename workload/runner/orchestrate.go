@@ -77,6 +77,17 @@ func (r *run) deploy(ctx context.Context, tg *Targets, what string) (cleanup fun
 	return cleanup, err
 }
 
+// joinCleanup runs cleanup (nil: nothing was installed) and adds its error
+// to *err; callers defer it right after deploy.
+func joinCleanup(err *error, cleanup func() error) {
+	if cleanup == nil {
+		return
+	}
+	if cerr := cleanup(); cerr != nil {
+		*err = errors.Join(*err, cerr)
+	}
+}
+
 // Run runs one scenario and writes its report. A criteria failure is not an
 // error: it is the report's verdict. An error means the run could not be
 // done; the targets are removed either way unless cfg.Keep.
@@ -96,13 +107,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	r.enter("deploy")
 	r.progressf("%d target services x %d endpoints in namespace %s", tg.Count, tg.Replicas, tg.Namespace)
 	cleanup, err := r.deploy(ctx, tg, "targets")
-	if cleanup != nil {
-		defer func() {
-			if cerr := cleanup(); cerr != nil {
-				err = errors.Join(err, cerr)
-			}
-		}()
-	}
+	defer joinCleanup(&err, cleanup)
 	if err != nil {
 		return nil, err
 	}
