@@ -113,6 +113,11 @@ type Config struct {
 	APIPort int
 	// DestinationBin runs this destination controller binary (--destination-bin).
 	DestinationBin string
+	// DestinationArgs are extra flags for the supervised destination
+	// controller (--destination-arg, repeatable); DestinationArgsSet says
+	// they were given, so that a plain `up` keeps the recorded ones.
+	DestinationArgs    []string
+	DestinationArgsSet bool
 	// DestinationAddr uses an already running destination controller
 	// (--destination-addr host:port).
 	DestinationAddr string

@@ -63,6 +63,11 @@ type Cluster struct {
 	// DestinationSource says where the destination came from: "process",
 	// "external" or "" (none).
 	DestinationSource string `json:"destinationSource,omitempty"`
+	// DestinationBin and DestinationArgs are the supervised controller's
+	// binary and the extra flags it was given (--destination-arg); `up`
+	// restarts it with exactly these when it died.
+	DestinationBin  string   `json:"destinationBin,omitempty"`
+	DestinationArgs []string `json:"destinationArgs,omitempty"`
 }
 
 // Process is a supervised host process. PID alone is not an identity (PIDs

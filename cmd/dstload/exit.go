@@ -11,6 +11,9 @@ const (
 	exitFailure  = 1 // something went wrong while running
 	exitUsage    = 2 // bad flags, arguments or input files
 	exitCriteria = 3 // a scenario ran but failed its criteria
+	// exitInconclusive: no criterion failed, but the instrument could not
+	// vouch for a latency verdict (report.Inconclusive).
+	exitInconclusive = 4
 )
 
 // exitError carries an exit code with the error that caused it.

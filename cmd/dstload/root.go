@@ -90,6 +90,7 @@ environment and a verdict.
 		newRunCmd(a),
 		newCompareCmd(a),
 		newChurnCmd(a),
+		newObserveCmd(a),
 		newClientCmd(a),
 	)
 	return root

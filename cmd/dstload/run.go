@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -47,8 +48,10 @@ write report.json, report.md and plots. On the local provider the workload
 runs inside dstload; on k3d and kubeconfig it runs as the dst-load-test
 chart's churn and client pods, read through the API server.
 
-Exit codes: 0 every criterion passed, 3 a criterion failed, 1 the run could
-not be done, 2 bad flags or a bad scenario file.
+Exit codes: 0 every criterion passed, 3 a criterion failed, 4 inconclusive
+(no criterion failed, but dstload's own measurement error could have changed
+a latency verdict: the report's instrument section says why), 1 the run
+could not be done, 2 bad flags or a bad scenario file.
 
 --scale, --duration, --cycles and --hold shrink a scenario for small
 machines and CI, e.g.:
@@ -129,6 +132,7 @@ machines and CI, e.g.:
 				// environment's host-process destination controller.
 				if rcfg.DestinationAddr == "" {
 					rcfg.DestinationAddr = cl.DestinationAddr
+					rcfg.Environment.DestinationBin, rcfg.Environment.DestinationArgs = cl.DestinationBin, cl.DestinationArgs
 				}
 				if rcfg.DestinationAddr == "" {
 					return fmt.Errorf("environment %q has no destination controller: start one with 'dstload up --destination-bin PATH' or '--destination-addr HOST:PORT', or pass --destination-addr to run", a.envName)
@@ -137,6 +141,13 @@ machines and CI, e.g.:
 					rcfg.MetricsURL = metricsURLOf(cl.DestinationAdminAddr)
 				}
 				rcfg.Environment.ClockSource = "single host clock"
+				// The observer runs as `dstload observe` in a process of
+				// its own: this executable, with this environment.
+				exe, xerr := os.Executable()
+				if xerr != nil {
+					return fmt.Errorf("find dstload's executable for the observer process: %w", xerr)
+				}
+				rcfg.ObserverCommand, rcfg.ObserverEnv = []string{exe, "observe"}, os.Environ()
 				res, err = runner.Run(ctx, rcfg)
 			case "k3d", "kubeconfig":
 				// Churn and clients are the chart's pods; --destination-addr
@@ -167,7 +178,12 @@ machines and CI, e.g.:
 			for _, p := range res.Files.Plots {
 				fmt.Fprintf(a.out, "          %s\n", p)
 			}
-			if res.Report.Verdict != report.Pass {
+			switch res.Report.Verdict {
+			case report.Pass:
+			case report.Inconclusive:
+				return &exitError{code: exitInconclusive, err: fmt.Errorf("scenario %s is inconclusive: %s (see %s)",
+					s.Name, strings.Join(res.Report.Instrument.Reasons, "; "), res.Files.Markdown)}
+			default:
 				return &exitError{code: exitCriteria, err: fmt.Errorf("scenario %s failed its criteria (see %s)", s.Name, res.Files.Markdown)}
 			}
 			return nil

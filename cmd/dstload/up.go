@@ -56,6 +56,7 @@ Providers:
 	f.StringVar(&o.cfg.BinDir, "bin-dir", os.Getenv(local.BinDirEnv), "local: directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (env "+local.BinDirEnv+"; default PATH, then the cache, else built with Go)")
 	f.IntVar(&o.cfg.APIPort, "api-port", 0, "local: apiserver port on 127.0.0.1 (default: a free one)")
 	f.StringVar(&o.cfg.DestinationBin, "destination-bin", "", "run this Linkerd controller binary as the destination controller (local)")
+	f.StringArrayVar(&o.cfg.DestinationArgs, "destination-arg", nil, "local: an extra flag for the destination controller dstload runs, e.g. --destination-arg=-stream-queue-capacity=1 (repeatable; recorded in the state and in every report; a changed set restarts the controller; a plain 'up' keeps the recorded ones, --destination-bin without it drops them)")
 	f.StringVar(&o.cfg.DestinationAddr, "destination-addr", "", "use the destination controller already serving gRPC at HOST:PORT")
 	f.StringVar(&o.cfg.DestinationImage, "destination-image", local.DefaultDestinationImage, "local: controller image to take the destination controller from when neither --destination-bin nor --destination-addr is given")
 	f.StringVar(&o.cfg.Kubeconfig, "kubeconfig", "", "kubeconfig provider: kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
@@ -90,6 +91,7 @@ func (a *app) newEnvironment(st provision.Stack) *provision.Environment {
 }
 
 func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
+	o.cfg.DestinationArgsSet = cmd.Flags().Changed("destination-arg")
 	if o.cfg.Nodes < 1 {
 		return usageErrorf("--nodes %d: need at least 1 fake node", o.cfg.Nodes)
 	}

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/dstload/dstload/provision"
@@ -28,9 +30,11 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 	if p.opts.NoDestination {
 		return nil
 	}
-	// A supervised controller other than the one asked for is replaced.
+	want, args := p.wantDestination(c)
+	// A supervised controller other than the one asked for (another
+	// binary, other flags, or an external address instead) is replaced.
 	if rec := st.Process("", Destination); rec != nil && (p.opts.DestinationAddr != "" ||
-		(p.opts.DestinationBin != "" && (len(rec.Cmdline) == 0 || rec.Cmdline[0] != p.opts.DestinationBin))) {
+		(want != "" && (c.DestinationBin != want || !slices.Equal(c.DestinationArgs, args)))) {
 		env.Progressf("stopping destination controller (pid %d)", rec.PID)
 		if err := stopProcess(ctx, *rec, 10*time.Second); err != nil {
 			return err
@@ -43,6 +47,7 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 	}
 	if p.opts.DestinationAddr != "" {
 		c.DestinationAddr, c.DestinationAdminAddr, c.DestinationSource = p.opts.DestinationAddr, "", "external"
+		c.DestinationBin, c.DestinationArgs = "", nil
 		return save(st)
 	}
 	ps := envPaths(env.Dir)
@@ -50,7 +55,7 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 	if rec := st.Process("", Destination); rec != nil && alive(*rec) {
 		return waitHealthy(ctx, hc, *rec, p.opts.ReadyTimeout)
 	}
-	bin := p.opts.DestinationBin
+	bin := want
 	if bin == "" {
 		ref := p.opts.DestinationImage
 		if ref == "" {
@@ -82,7 +87,7 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 	}
 	grpcAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
 	adminAddr := "127.0.0.1:" + strconv.Itoa(ports[1])
-	argv := DestinationArgs(bin, filepath.Join(ps.config, "destination.kubeconfig"), grpcAddr, adminAddr)
+	argv := append(DestinationArgs(bin, filepath.Join(ps.config, "destination.kubeconfig"), grpcAddr, adminAddr), args...)
 	// The controller reads HOSTNAME (its leader-election identity) and
 	// exits without it; shells do not export it.
 	procEnv := append(os.Environ(), "HOSTNAME=dstload-destination-"+env.Name)
@@ -95,10 +100,49 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 	proc.Ports = map[string]int{"grpc": ports[0], "admin": ports[1]}
 	st.SetProcess(proc)
 	c.DestinationAddr, c.DestinationAdminAddr, c.DestinationSource = grpcAddr, adminAddr, "process"
+	// The binary as asked for (or the cached image's), so that a later
+	// `up` restarts the same controller with the same flags.
+	c.DestinationBin, c.DestinationArgs = want, args
 	if err := save(st); err != nil {
 		return err
 	}
 	return waitHealthy(ctx, hc, proc, p.opts.ReadyTimeout)
+}
+
+// wantDestination is the controller binary and extra flags this `up` asks
+// for: the flags given, else what the environment recorded (so that `up`
+// after a crash restarts the same controller). An empty binary means the
+// image's controller.
+func (p *Provider) wantDestination(c *provision.Cluster) (bin string, args []string) {
+	bin, args = p.opts.DestinationBin, p.opts.DestinationArgs
+	if bin == "" && c.DestinationSource != "external" {
+		bin = c.DestinationBin
+	}
+	if !p.opts.DestinationArgsSet && p.opts.DestinationBin == "" {
+		args = c.DestinationArgs
+	}
+	if len(args) == 0 {
+		args = nil
+	}
+	return bin, args
+}
+
+// reservedDestinationFlags are set by dstload; overriding them would break
+// what the environment records (addresses, kubeconfig).
+var reservedDestinationFlags = []string{"addr", "metrics-addr", "kubeconfig", "controller-namespace"}
+
+// checkDestinationArgs validates --destination-arg values.
+func checkDestinationArgs(args []string) error {
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") || strings.TrimLeft(a, "-") == "" {
+			return fmt.Errorf("--destination-arg %q is not a flag: give one controller flag per --destination-arg, e.g. --destination-arg=-stream-queue-capacity=1", a)
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if slices.Contains(reservedDestinationFlags, name) {
+			return fmt.Errorf("--destination-arg %q: dstload sets -%s itself; drop it", a, name)
+		}
+	}
+	return nil
 }
 
 // DestinationArgs is the command line of a locally run destination

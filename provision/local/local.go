@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,6 +98,10 @@ type Options struct {
 	DestinationAddr  string
 	DestinationImage string
 	NoDestination    bool
+	// DestinationArgs are extra controller flags; with DestinationArgsSet
+	// false the recorded ones are kept.
+	DestinationArgs    []string
+	DestinationArgsSet bool
 	// ImageCacheDir overrides where unpacked controller binaries are kept.
 	ImageCacheDir string
 	// ReadyTimeout bounds the wait for each component (default 60 s).
@@ -129,6 +134,9 @@ func Factory(cfg provision.Config) (provision.Provider, error) {
 		DestinationAddr:  cfg.DestinationAddr,
 		DestinationImage: cfg.DestinationImage,
 		Clusters:         cfg.Clusters,
+
+		DestinationArgs:    cfg.DestinationArgs,
+		DestinationArgsSet: cfg.DestinationArgsSet,
 	}), nil
 }
 
@@ -150,6 +158,12 @@ func (p *Provider) Validate() error {
 	}
 	if o.DestinationBin != "" && !isExecutable(o.DestinationBin) {
 		return fmt.Errorf("--destination-bin %s is not an executable file", o.DestinationBin)
+	}
+	if o.DestinationAddr != "" && len(o.DestinationArgs) > 0 {
+		return errors.New("--destination-arg needs a controller dstload runs: drop --destination-addr, or pass the flags to the controller you run")
+	}
+	if err := checkDestinationArgs(o.DestinationArgs); err != nil {
+		return err
 	}
 	if o.DestinationAddr != "" {
 		if _, port, err := net.SplitHostPort(o.DestinationAddr); err != nil || port == "" {
@@ -820,9 +834,9 @@ func (p *Provider) NeedsChange(st *provision.State) bool {
 	switch {
 	case p.opts.DestinationAddr != "":
 		return c.DestinationSource != "external" || c.DestinationAddr != p.opts.DestinationAddr
-	case p.opts.DestinationBin != "":
-		rec := st.Process("", Destination)
-		return rec == nil || len(rec.Cmdline) == 0 || rec.Cmdline[0] != p.opts.DestinationBin
+	case p.opts.DestinationBin != "" || p.opts.DestinationArgsSet:
+		bin, args := p.wantDestination(c)
+		return st.Process("", Destination) == nil || c.DestinationBin != bin || !slices.Equal(c.DestinationArgs, args)
 	}
 	return false
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/dstload/dstload/internal/dsttest"
 )
@@ -388,9 +389,14 @@ func BenchmarkInstrumentLatency(b *testing.B) {
 	}
 }
 
-func onReceive(l *latencies) func(uint32, *pb.Update, time.Time) {
+func onReceive(l *latencies) func(uint32, []byte, time.Time) {
 	if l == nil {
 		return nil
 	}
-	return func(_ uint32, u *pb.Update, at time.Time) { l.add(u, at) }
+	return func(_ uint32, raw []byte, at time.Time) {
+		var u pb.Update
+		if proto.Unmarshal(raw, &u) == nil {
+			l.add(&u, at)
+		}
+	}
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	pb "github.com/linkerd/linkerd2-proxy-api/go/destination"
-	netpb "github.com/linkerd/linkerd2-proxy-api/go/net"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
@@ -37,6 +36,7 @@ type Client struct {
 	streams []*stream
 
 	opened     atomic.Int64
+	held       atomic.Int64 // endpoints held over all streams (the gauge's value, cheap to read)
 	updates    atomic.Uint64
 	reconnects atomic.Uint64
 
@@ -142,6 +142,10 @@ func (c *Client) Ready() error {
 	return nil
 }
 
+// EndpointsHeld is the number of endpoints held, summed over all streams
+// (what the dstload_client_endpoints gauge shows).
+func (c *Client) EndpointsHeld() int { return int(c.held.Load()) }
+
 // Stats is a snapshot of the client's counters.
 type Stats struct {
 	Streams    int
@@ -197,7 +201,8 @@ func (c *Client) Run(ctx context.Context) error {
 func (c *Client) runStream(ctx context.Context, dst pb.DestinationClient, st *stream) {
 	backoff := c.o.BackoffMin
 	req := c.reqs[st.svc]
-	var u pb.Update // reused for every message of this stream
+	u := update{keepRaw: c.o.OnReceive != nil} // reused for every message of this stream
+	cdc := grpc.ForceCodecV2(newCodec())
 	for ctx.Err() == nil {
 		sctx, cancelCause := context.WithCancelCause(ctx)
 		cancel := func() { cancelCause(nil) }
@@ -224,7 +229,7 @@ func (c *Client) runStream(ctx context.Context, dst pb.DestinationClient, st *st
 		st.mu.Unlock()
 
 		got := false
-		gs, err := dst.Get(sctx, req)
+		gs, err := dst.Get(sctx, req, cdc)
 		if err == nil {
 			c.m.streams.Inc()
 			got, err = c.recv(st, gs, &u)
@@ -275,7 +280,7 @@ func (c *Client) classify(err error, lifetime bool) (cause, msg string) {
 }
 
 // recv reads updates until the stream ends; io.EOF means status OK.
-func (c *Client) recv(st *stream, gs grpc.ServerStreamingClient[pb.Update], u *pb.Update) (bool, error) {
+func (c *Client) recv(st *stream, gs grpc.ServerStreamingClient[pb.Update], u *update) (bool, error) {
 	got := false
 	for {
 		if err := gs.RecvMsg(u); err != nil {
@@ -285,16 +290,17 @@ func (c *Client) recv(st *stream, gs grpc.ServerStreamingClient[pb.Update], u *p
 		c.apply(st, u, now, !got)
 		got = true
 		if c.o.OnReceive != nil {
-			c.o.OnReceive(st.id, u, time.Unix(0, now))
+			c.o.OnReceive(st.id, u.raw, time.Unix(0, now))
 		}
-		// Drop the addresses: an idle stream must not keep its last
-		// (possibly large) update alive.
-		u.Reset()
+		// An idle stream must not keep a large update's buffer alive.
+		if cap(u.addrs) > 1024 {
+			u.addrs = nil
+		}
 	}
 }
 
 // apply folds one update into the stream's endpoint set and records it.
-func (c *Client) apply(st *stream, u *pb.Update, now int64, snapshot bool) {
+func (c *Client) apply(st *stream, u *update, now int64, snapshot bool) {
 	c.updates.Add(1)
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -303,24 +309,24 @@ func (c *Client) apply(st *stream, u *pb.Update, now int64, snapshot bool) {
 		c.recMu.Lock()
 		defer c.recMu.Unlock()
 	}
-	switch x := u.Update.(type) {
-	case *pb.Update_Add:
+	switch u.kind {
+	case kindAdd:
 		c.m.adds.Inc()
-		for _, wa := range x.Add.GetAddrs() {
-			ap, ok := c.insert(st, wa.GetAddr())
-			if ok && st.sampled {
+		for _, ap := range u.addrs {
+			insert(st, ap)
+			if st.sampled {
 				c.receipts = append(c.receipts, receipt{t: now, addr: ap, stream: st.id, add: true, snapshot: snapshot})
 			}
 		}
-	case *pb.Update_Remove:
+	case kindRemove:
 		c.m.removes.Inc()
-		for _, a := range x.Remove.GetAddrs() {
-			ap, ok := c.remove(st, a)
-			if ok && st.sampled {
+		for _, ap := range u.addrs {
+			remove(st, ap)
+			if st.sampled {
 				c.receipts = append(c.receipts, receipt{t: now, addr: ap, stream: st.id, snapshot: snapshot})
 			}
 		}
-	case *pb.Update_NoEndpoints:
+	case kindNoEndpoints:
 		// Linkerd's Go server never sends it; a server that does means
 		// "no endpoints", so the set empties.
 		c.m.noEndpoints.Inc()
@@ -332,6 +338,7 @@ func (c *Client) apply(st *stream, u *pb.Update, now int64, snapshot bool) {
 	size := len(st.eps4) + len(st.eps6)
 	if size != before {
 		c.m.endpoints.Add(float64(size - before))
+		c.held.Add(int64(size - before))
 	}
 	st.lastChange = now
 	if st.firstSinceMark == 0 {
@@ -382,64 +389,40 @@ func (c *Client) reset(st *stream) {
 	st.mu.Lock()
 	if n := len(st.eps4) + len(st.eps6); n > 0 {
 		c.m.endpoints.Sub(float64(n))
+		c.held.Add(-int64(n))
 		clear(st.eps4)
 		clear(st.eps6)
 	}
 	st.mu.Unlock()
 }
 
-func (c *Client) insert(st *stream, a *netpb.TcpAddress) (netip.AddrPort, bool) {
-	if v4, ok := a.GetIp().GetIp().(*netpb.IPAddress_Ipv4); ok {
+// insert adds ap to the stream's set; IPv4 endpoints (nearly all) are
+// packed into a uint64 key, which halves the set's memory.
+func insert(st *stream, ap netip.AddrPort) {
+	if a := ap.Addr(); a.Is4() {
 		if st.eps4 == nil {
 			st.eps4 = make(map[uint64]struct{})
 		}
-		st.eps4[uint64(v4.Ipv4)<<16|uint64(a.GetPort())] = struct{}{}
-		if !st.sampled {
-			return netip.AddrPort{}, true
-		}
-		return addrPort(a)
-	}
-	ap, ok := addrPort(a)
-	if !ok {
-		return ap, false
+		st.eps4[key4(ap)] = struct{}{}
+		return
 	}
 	if st.eps6 == nil {
 		st.eps6 = make(map[netip.AddrPort]struct{})
 	}
 	st.eps6[ap] = struct{}{}
-	return ap, true
 }
 
-func (c *Client) remove(st *stream, a *netpb.TcpAddress) (netip.AddrPort, bool) {
-	if v4, ok := a.GetIp().GetIp().(*netpb.IPAddress_Ipv4); ok {
-		delete(st.eps4, uint64(v4.Ipv4)<<16|uint64(a.GetPort()))
-		if !st.sampled {
-			return netip.AddrPort{}, true
-		}
-		return addrPort(a)
+func remove(st *stream, ap netip.AddrPort) {
+	if ap.Addr().Is4() {
+		delete(st.eps4, key4(ap))
+		return
 	}
-	ap, ok := addrPort(a)
-	if ok {
-		delete(st.eps6, ap)
-	}
-	return ap, ok
+	delete(st.eps6, ap)
 }
 
-func addrPort(a *netpb.TcpAddress) (netip.AddrPort, bool) {
-	switch ip := a.GetIp().GetIp().(type) {
-	case *netpb.IPAddress_Ipv4:
-		v := ip.Ipv4
-		return netip.AddrPortFrom(netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}), uint16(a.GetPort())), true
-	case *netpb.IPAddress_Ipv6:
-		var b [16]byte
-		f, l := ip.Ipv6.GetFirst(), ip.Ipv6.GetLast()
-		for i := 0; i < 8; i++ {
-			b[i] = byte(f >> (56 - 8*i))
-			b[8+i] = byte(l >> (56 - 8*i))
-		}
-		return netip.AddrPortFrom(netip.AddrFrom16(b), uint16(a.GetPort())), true
-	}
-	return netip.AddrPort{}, false
+func key4(ap netip.AddrPort) uint64 {
+	b := ap.Addr().As4()
+	return uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(b[2])<<24 | uint64(b[3])<<16 | uint64(ap.Port())
 }
 
 // OnEvent attaches a scale event (from churn's feed) to every stream of its

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"time"
 
-	pb "github.com/linkerd/linkerd2-proxy-api/go/destination"
 	"google.golang.org/grpc"
 )
 
@@ -76,9 +75,10 @@ type Options struct {
 	// negative = all).
 	SampleStreams int
 	// OnReceive, when set, is called after each update was applied, with
-	// the time the client recorded for it (benchmarks use it to measure
-	// what the instrument adds). It runs on the stream's goroutine.
-	OnReceive func(stream uint32, u *pb.Update, at time.Time)
+	// the message as received (a destination.Update in protobuf) and the
+	// time the client recorded for it (benchmarks use it to measure what
+	// the instrument adds). It runs on the stream's goroutine.
+	OnReceive func(stream uint32, raw []byte, at time.Time)
 	// DialOptions are added to the gRPC connections (default: plaintext).
 	DialOptions []grpc.DialOption
 }

@@ -1,13 +1,22 @@
 // Package observer watches the EndpointSlices of the churned services and
 // records when each endpoint became ready or stopped being ready, and per
 // scale event when the cluster itself reached the target (k8s
-// convergence). It runs in churn's process and separates the cluster's own
-// delay (controller-manager, scheduler, KWOK) from the destination
-// controller's.
+// convergence). It separates the cluster's own delay (controller-manager,
+// scheduler, KWOK) from the destination controller's.
+//
+// The observer is the reference clock of every update latency: a change
+// is timed when the observer sees it, and the streams' receipts are
+// measured against that time. So it does as little as possible between
+// the watch and the timestamp: one watch of the namespace's slices (no
+// informer queue, no List per event), the time taken as the event leaves
+// the watch, and a diff of that one slice against its previous state. On
+// the local provider it runs in its own process (`dstload observe`), so
+// that the thousands of client streams do not delay it (see docs/latency.md).
 package observer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -17,11 +26,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/client-go/informers"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
-	listersv1 "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
+	watchtools "k8s.io/client-go/tools/watch"
 
 	"github.com/dstload/dstload/workload/record"
 )
@@ -35,11 +45,19 @@ type Observer struct {
 	// now is the clock; tests keep time.Now.
 	now func() time.Time
 
+	// mu guards everything below. The watch goroutine holds it for one
+	// slice's diff; Records, Expect and Finish are rare.
 	mu       sync.Mutex
 	services map[string]*service // by service name
+	slices   map[string]*slice   // by EndpointSlice name
 	changes  []record.EndpointChange
 	kube     []record.KubeConvergence
 	synced   atomic.Bool
+	events   atomic.Uint64 // watch events handled
+	relists  atomic.Uint64
+	// canary: sent times by generation, and the measured round trips.
+	canarySent map[string]time.Time
+	canaryLag  []float64
 
 	mReady   prometheus.Gauge
 	mChanges *prometheus.CounterVec
@@ -48,16 +66,25 @@ type Observer struct {
 }
 
 type service struct {
-	key        string
-	ready      map[netip.AddrPort]struct{}
+	key string
+	// ready counts, per endpoint, the slices that list it as ready: an
+	// endpoint moving between two slices stays ready throughout.
+	ready      map[netip.AddrPort]int
 	lastChange time.Time
 	pend       *record.ScaleEvent
+}
+
+// slice is the last state of one EndpointSlice of an observed service.
+type slice struct {
+	svc   *service
+	ready map[netip.AddrPort]struct{}
 }
 
 // New observes the named services in namespace. portName selects the
 // EndpointSlice port ("" = the slice's first port).
 func New(log *slog.Logger, reg prometheus.Registerer, namespace string, services []string, portName string) *Observer {
-	o := &Observer{log: log, namespace: namespace, portName: portName, now: time.Now, services: map[string]*service{},
+	o := &Observer{log: log, namespace: namespace, portName: portName, now: time.Now,
+		services: map[string]*service{}, slices: map[string]*slice{}, canarySent: map[string]time.Time{},
 		mReady: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dstload_observer_ready_endpoints", Help: "Ready endpoints of the observed services."}),
 		mChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -70,46 +97,126 @@ func New(log *slog.Logger, reg prometheus.Registerer, namespace string, services
 	}
 	reg.MustRegister(o.mReady, o.mChanges, o.mConv, o.mMissed)
 	for _, s := range services {
-		o.services[s] = &service{key: namespace + "/" + s, ready: map[netip.AddrPort]struct{}{}}
+		o.services[s] = &service{key: namespace + "/" + s, ready: map[netip.AddrPort]int{}}
 	}
 	return o
 }
 
-// Start watches the EndpointSlices until ctx ends; it returns once the
-// initial state is recorded (those endpoints are marked Initial).
+// Start lists the EndpointSlices (those endpoints are marked Initial) and
+// then watches them until ctx ends. It returns once the initial state is
+// recorded.
 func (o *Observer) Start(ctx context.Context, cs kubernetes.Interface) error {
-	f := informers.NewSharedInformerFactoryWithOptions(cs, 0, informers.WithNamespace(o.namespace))
-	inf := f.Discovery().V1().EndpointSlices()
-	lister := inf.Lister()
-	handle := func(obj any, initial bool) {
-		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
-			obj = t.Obj
-		}
-		es, ok := obj.(*discoveryv1.EndpointSlice)
-		if !ok {
-			return
-		}
-		o.sync(lister, es.Labels[discoveryv1.LabelServiceName], initial)
-	}
-	reg, err := inf.Informer().AddEventHandler(cache.ResourceEventHandlerDetailedFuncs{
-		AddFunc:    handle,
-		UpdateFunc: func(_, n any) { handle(n, false) },
-		DeleteFunc: func(obj any) { handle(obj, false) },
-	})
+	api := cs.DiscoveryV1().EndpointSlices(o.namespace)
+	rv, err := o.relist(ctx, api, true)
 	if err != nil {
-		return fmt.Errorf("watch endpointslices: %w", err)
-	}
-	f.Start(ctx.Done())
-	if !cache.WaitForCacheSync(ctx.Done(), reg.HasSynced) {
-		f.Shutdown()
-		return fmt.Errorf("sync endpointslices in %s: %w", o.namespace, context.Cause(ctx))
+		return err
 	}
 	o.synced.Store(true)
-	go func() {
-		<-ctx.Done()
-		f.Shutdown()
-	}()
+	go o.watch(ctx, api, rv)
 	return nil
+}
+
+type sliceAPI interface {
+	List(ctx context.Context, opts metav1.ListOptions) (*discoveryv1.EndpointSliceList, error)
+	Watch(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error)
+}
+
+// relist reads every slice and diffs it against the recorded state (all of
+// it Initial on the first call); it returns the list's resource version.
+func (o *Observer) relist(ctx context.Context, api sliceAPI, initial bool) (string, error) {
+	list, err := api.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return "", fmt.Errorf("list endpointslices in %s: %w", o.namespace, err)
+	}
+	now := o.now()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	seen := map[string]bool{}
+	for i := range list.Items {
+		es := &list.Items[i]
+		seen[es.Name] = true
+		o.handleLocked(es, now, initial)
+	}
+	for name := range o.slices {
+		if !seen[name] {
+			o.deleteLocked(name, now)
+		}
+	}
+	return list.ResourceVersion, nil
+}
+
+// watch follows the slices from rv. RetryWatcher resumes a broken watch
+// from the last resource version; when that version is gone (410) the
+// observer lists again and records the difference.
+func (o *Observer) watch(ctx context.Context, api sliceAPI, rv string) {
+	lw := &cache.ListWatch{WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
+		return api.Watch(ctx, opts)
+	}}
+	for ctx.Err() == nil {
+		w, err := watchtools.NewRetryWatcherWithContext(ctx, rv, lw)
+		if err != nil {
+			o.log.Error("watch endpointslices", "namespace", o.namespace, "err", err)
+			return
+		}
+		rv = o.follow(ctx, w)
+		w.Stop()
+		if ctx.Err() != nil {
+			return
+		}
+		// The watch ended with an error (its resource version expired):
+		// list again, recording what changed meanwhile.
+		for ctx.Err() == nil {
+			o.relists.Add(1)
+			if rv, err = o.relist(ctx, api, false); err == nil {
+				break
+			}
+			o.log.Warn("relist endpointslices", "namespace", o.namespace, "err", err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+// follow handles w's events until it ends; it returns "" (relist needed).
+func (o *Observer) follow(ctx context.Context, w watch.Interface) string {
+	for {
+		select {
+		case <-ctx.Done():
+			return ""
+		case ev, ok := <-w.ResultChan():
+			if !ok {
+				return ""
+			}
+			// The reference time: as the event leaves the watch.
+			now := o.now()
+			switch ev.Type {
+			case watch.Added, watch.Modified, watch.Deleted:
+				es, ok := ev.Object.(*discoveryv1.EndpointSlice)
+				if !ok {
+					continue
+				}
+				o.events.Add(1)
+				o.mu.Lock()
+				if es.Name == CanaryName {
+					o.canarySeenLocked(es, now)
+				} else if ev.Type == watch.Deleted {
+					o.deleteLocked(es.Name, now)
+				} else {
+					o.handleLocked(es, now, false)
+				}
+				o.mu.Unlock()
+			case watch.Error:
+				err := apierrors.FromObject(ev.Object)
+				var st apierrors.APIStatus
+				if errors.As(err, &st) {
+					o.log.Info("endpointslice watch ended; listing again", "namespace", o.namespace, "err", err)
+				}
+				return ""
+			}
+		}
+	}
 }
 
 // Ready is nil once the initial state is recorded.
@@ -120,49 +227,97 @@ func (o *Observer) Ready() error {
 	return nil
 }
 
-// sync recomputes one service's ready endpoints and records the difference.
-func (o *Observer) sync(lister listersv1.EndpointSliceLister, name string, initial bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	svc := o.services[name]
+// Stats are the observer's own counters, for the report's instrument
+// section.
+type Stats struct {
+	Events  uint64
+	Relists uint64
+}
+
+// Stats returns the counters so far.
+func (o *Observer) Stats() Stats { return Stats{Events: o.events.Load(), Relists: o.relists.Load()} }
+
+// handleLocked applies one slice's new state.
+func (o *Observer) handleLocked(es *discoveryv1.EndpointSlice, now time.Time, initial bool) {
+	svc := o.services[es.Labels[discoveryv1.LabelServiceName]]
+	old := o.slices[es.Name]
+	if old != nil && old.svc != svc {
+		// The slice changed services (never done by the EndpointSlice
+		// controller, but cheap to get right).
+		o.deleteLocked(es.Name, now)
+		old = nil
+	}
 	if svc == nil {
 		return
 	}
-	// Time the change as soon as the informer delivered it.
-	now := o.now()
-	slices, err := lister.EndpointSlices(o.namespace).List(labels.SelectorFromSet(labels.Set{discoveryv1.LabelServiceName: name}))
-	if err != nil {
-		o.log.Error("list endpointslices", "service", svc.key, "err", err)
-		return
+	next := readyOf(es, o.portName)
+	if old == nil {
+		old = &slice{svc: svc, ready: map[netip.AddrPort]struct{}{}}
+		o.slices[es.Name] = old
 	}
-	next := ReadyEndpoints(slices, o.portName)
-	o.apply(svc, next, now, initial)
+	changed := false
+	for a := range old.ready {
+		if _, ok := next[a]; !ok {
+			changed = o.decLocked(svc, a, now, initial) || changed
+		}
+	}
+	for a := range next {
+		if _, ok := old.ready[a]; !ok {
+			changed = o.incLocked(svc, a, now, initial) || changed
+		}
+	}
+	old.ready = next
+	if changed {
+		o.changedLocked(svc, now)
+	}
 }
 
-// apply records the difference between svc's ready set and next.
-func (o *Observer) apply(svc *service, next map[netip.AddrPort]struct{}, now time.Time, initial bool) {
-	changed := false
-	for a := range next {
-		if _, ok := svc.ready[a]; !ok {
-			o.changes = append(o.changes, record.EndpointChange{Service: svc.key, Addr: a.String(), Ready: true, Time: now, Initial: initial})
-			o.mChanges.WithLabelValues("ready").Inc()
-			changed = true
-		}
-	}
-	for a := range svc.ready {
-		if _, ok := next[a]; !ok {
-			o.changes = append(o.changes, record.EndpointChange{Service: svc.key, Addr: a.String(), Ready: false, Time: now, Initial: initial})
-			o.mChanges.WithLabelValues("gone").Inc()
-			changed = true
-		}
-	}
-	if !changed {
+func (o *Observer) deleteLocked(name string, now time.Time) {
+	old := o.slices[name]
+	if old == nil {
 		return
 	}
-	o.mReady.Add(float64(len(next) - len(svc.ready)))
-	svc.ready = next
+	delete(o.slices, name)
+	changed := false
+	for a := range old.ready {
+		changed = o.decLocked(old.svc, a, now, false) || changed
+	}
+	if changed {
+		o.changedLocked(old.svc, now)
+	}
+}
+
+// incLocked counts one more slice listing a as ready; it reports whether a
+// became ready.
+func (o *Observer) incLocked(svc *service, a netip.AddrPort, now time.Time, initial bool) bool {
+	svc.ready[a]++
+	if svc.ready[a] != 1 {
+		return false
+	}
+	o.changes = append(o.changes, record.EndpointChange{Service: svc.key, Addr: a.String(), Ready: true, Time: now, Initial: initial})
+	o.mChanges.WithLabelValues("ready").Inc()
+	o.mReady.Inc()
+	return true
+}
+
+// decLocked counts one slice less listing a as ready; it reports whether a
+// stopped being ready.
+func (o *Observer) decLocked(svc *service, a netip.AddrPort, now time.Time, initial bool) bool {
+	n := svc.ready[a] - 1
+	if n > 0 {
+		svc.ready[a] = n
+		return false
+	}
+	delete(svc.ready, a)
+	o.changes = append(o.changes, record.EndpointChange{Service: svc.key, Addr: a.String(), Ready: false, Time: now, Initial: initial})
+	o.mChanges.WithLabelValues("gone").Inc()
+	o.mReady.Dec()
+	return true
+}
+
+func (o *Observer) changedLocked(svc *service, now time.Time) {
 	svc.lastChange = now
-	if p := svc.pend; p != nil && len(next) == p.Target {
+	if p := svc.pend; p != nil && len(svc.ready) == p.Target {
 		o.reached(svc, now)
 	}
 }
@@ -240,31 +395,39 @@ func serviceName(key string) string {
 func ReadyEndpoints(slices []*discoveryv1.EndpointSlice, portName string) map[netip.AddrPort]struct{} {
 	out := map[netip.AddrPort]struct{}{}
 	for _, es := range slices {
-		port := -1
-		for _, p := range es.Ports {
-			name := ""
-			if p.Name != nil {
-				name = *p.Name
-			}
-			if p.Port != nil && (name == portName || (portName == "" && port < 0)) {
-				port = int(*p.Port)
-				break
-			}
+		for a := range readyOf(es, portName) {
+			out[a] = struct{}{}
 		}
-		if port < 0 {
+	}
+	return out
+}
+
+func readyOf(es *discoveryv1.EndpointSlice, portName string) map[netip.AddrPort]struct{} {
+	out := make(map[netip.AddrPort]struct{}, len(es.Endpoints))
+	port := -1
+	for _, p := range es.Ports {
+		name := ""
+		if p.Name != nil {
+			name = *p.Name
+		}
+		if p.Port != nil && (name == portName || (portName == "" && port < 0)) {
+			port = int(*p.Port)
+			break
+		}
+	}
+	if port < 0 {
+		return out
+	}
+	for _, ep := range es.Endpoints {
+		if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 			continue
 		}
-		for _, ep := range es.Endpoints {
-			if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
+		for _, a := range ep.Addresses {
+			ip, err := netip.ParseAddr(a)
+			if err != nil {
 				continue
 			}
-			for _, a := range ep.Addresses {
-				ip, err := netip.ParseAddr(a)
-				if err != nil {
-					continue
-				}
-				out[netip.AddrPortFrom(ip, uint16(port))] = struct{}{}
-			}
+			out[netip.AddrPortFrom(ip, uint16(port))] = struct{}{}
 		}
 	}
 	return out

@@ -1,15 +1,23 @@
 package observer
 
 import (
+	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes/fake"
+	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
 	"github.com/dstload/dstload/workload/record"
@@ -23,22 +31,48 @@ func set(addrs ...string) map[netip.AddrPort]struct{} {
 	return m
 }
 
+// epSlice is an EndpointSlice of service svc with ready addresses on
+// port 80.
+func epSlice(name, svc string, addrs ...string) *discoveryv1.EndpointSlice {
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		Ports:      []discoveryv1.EndpointPort{{Port: ptr.To[int32](80)}},
+	}
+	for _, a := range addrs {
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{strings.TrimSuffix(a, ":80")}})
+	}
+	return es
+}
+
 // TestConvergence drives the observer's bookkeeping directly (the watch
-// itself is covered by workload/e2e on a real cluster).
+// itself is TestWatch below and workload/e2e on a real cluster).
 func TestConvergence(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
 	o := New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), "ns", []string{"a"}, "")
-	svc := o.services["a"]
-	o.apply(svc, set("10.0.0.1:80"), at(0), true)
+	apply := func(ms int, initial bool, es *discoveryv1.EndpointSlice) {
+		o.mu.Lock()
+		o.handleLocked(es, at(ms), initial)
+		o.mu.Unlock()
+	}
+	apply(0, true, epSlice("a-1", "a", "10.0.0.1"))
 	o.Expect(record.ScaleEvent{Service: "ns/a", Seq: 1, Target: 3, Time: at(10)})
-	o.apply(svc, set("10.0.0.1:80", "10.0.0.2:80"), at(100), false)
-	o.apply(svc, set("10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"), at(200), false)
+	apply(100, false, epSlice("a-1", "a", "10.0.0.1", "10.0.0.2"))
+	// A second slice: the endpoint it shares with the first stays ready.
+	apply(200, false, epSlice("a-2", "a", "10.0.0.2", "10.0.0.3"))
 	// An event that is never reached, then one whose target already holds.
 	o.Expect(record.ScaleEvent{Service: "ns/a", Seq: 2, Target: 1, Time: at(300)})
-	o.apply(svc, set("10.0.0.1:80", "10.0.0.3:80"), at(400), false)
+	apply(400, false, epSlice("a-1", "a", "10.0.0.1"))
+	apply(410, false, epSlice("a-2", "a", "10.0.0.3"))
+	// A slice of a service nobody observes changes nothing.
+	apply(420, false, epSlice("b-1", "b", "10.0.0.9"))
 	o.Expect(record.ScaleEvent{Service: "ns/a", Seq: 3, Target: 2, Time: at(500)})
-	o.Expect(record.ScaleEvent{Service: "ns/a", Seq: 4, Target: 5, Time: at(600)})
+	o.Expect(record.ScaleEvent{Service: "ns/a", Seq: 4, Target: 0, Time: at(600)})
+	o.mu.Lock()
+	o.deleteLocked("a-1", at(700))
+	o.deleteLocked("a-2", at(710))
+	o.mu.Unlock()
+	o.Expect(record.ScaleEvent{Service: "ns/a", Seq: 5, Target: 5, Time: at(800)})
 	o.Finish()
 
 	r := o.Records()
@@ -46,7 +80,8 @@ func TestConvergence(t *testing.T) {
 		{Service: "ns/a", Seq: 1, Target: 3, Reached: true, Time: at(200)},
 		{Service: "ns/a", Seq: 2, Target: 1},
 		{Service: "ns/a", Seq: 3, Target: 2, Reached: true, Time: at(500)},
-		{Service: "ns/a", Seq: 4, Target: 5},
+		{Service: "ns/a", Seq: 4, Target: 0, Reached: true, Time: at(710)},
+		{Service: "ns/a", Seq: 5, Target: 5},
 	}
 	if !reflect.DeepEqual(r.KubeConvergence, wantKube) {
 		t.Errorf("kube convergence:\n got %+v\nwant %+v", r.KubeConvergence, wantKube)
@@ -55,10 +90,101 @@ func TestConvergence(t *testing.T) {
 		{Service: "ns/a", Addr: "10.0.0.1:80", Ready: true, Time: at(0), Initial: true},
 		{Service: "ns/a", Addr: "10.0.0.2:80", Ready: true, Time: at(100)},
 		{Service: "ns/a", Addr: "10.0.0.3:80", Ready: true, Time: at(200)},
-		{Service: "ns/a", Addr: "10.0.0.2:80", Ready: false, Time: at(400)},
+		{Service: "ns/a", Addr: "10.0.0.2:80", Ready: false, Time: at(410)},
+		{Service: "ns/a", Addr: "10.0.0.1:80", Ready: false, Time: at(700)},
+		{Service: "ns/a", Addr: "10.0.0.3:80", Ready: false, Time: at(710)},
 	}
 	if !reflect.DeepEqual(r.EndpointChanges, wantChanges) {
 		t.Errorf("changes:\n got %+v\nwant %+v", r.EndpointChanges, wantChanges)
+	}
+}
+
+// TestWatch runs the observer against client-go's fake clientset: the
+// initial list is Initial, watch events are changes, and a deleted slice
+// takes its endpoints with it.
+func TestWatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cs := fake.NewClientset(epSlice("a-1", "a", "10.0.0.1"))
+	// The fake replays nothing from a resource version (a real API
+	// server does): write only once the watch is open.
+	watching := make(chan struct{})
+	opened := sync.OnceFunc(func() { close(watching) })
+	cs.PrependWatchReactor("endpointslices", func(k8stesting.Action) (bool, watch.Interface, error) {
+		opened()
+		return false, nil, nil
+	})
+	reg := prometheus.NewRegistry()
+	o := New(slog.New(slog.DiscardHandler), reg, "ns", []string{"a"}, "")
+	if err := o.Start(ctx, cs); err != nil {
+		t.Fatal(err)
+	}
+	<-watching
+	time.Sleep(50 * time.Millisecond) // the reactor runs just before the fake's watcher is registered
+	api := cs.DiscoveryV1().EndpointSlices("ns")
+	// The fake sets no resource versions; RetryWatcher needs them.
+	withRV := func(es *discoveryv1.EndpointSlice, rv string) *discoveryv1.EndpointSlice {
+		es.ResourceVersion = rv
+		return es
+	}
+	if _, err := api.Update(ctx, withRV(epSlice("a-1", "a", "10.0.0.1", "10.0.0.2"), "2"), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.Create(ctx, withRV(epSlice("a-2", "a", "10.0.0.3"), "3"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := api.Delete(ctx, "a-1", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"+10.0.0.1:80 initial", "+10.0.0.2:80", "+10.0.0.3:80", "-10.0.0.1:80", "-10.0.0.2:80"}
+	deadline := time.Now().Add(10 * time.Second)
+	var got []string
+	for time.Now().Before(deadline) {
+		got = got[:0]
+		for _, c := range o.Records().EndpointChanges {
+			s := map[bool]string{true: "+", false: "-"}[c.Ready] + c.Addr
+			if c.Initial {
+				s += " initial"
+			}
+			got = append(got, s)
+		}
+		if len(got) >= len(want) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// The two removals of a-1 come in map order.
+	if len(got) == len(want) && got[3] > got[4] {
+		got[3], got[4] = got[4], got[3]
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("changes %q, want %q", got, want)
+	}
+	if st := o.Stats(); st.Events != 3 {
+		t.Errorf("watch events %d, want 3", st.Events)
+	}
+}
+
+// BenchmarkHandleSlice is the observer's own cost per EndpointSlice event:
+// a 100-endpoint slice gaining or losing 10 endpoints, as in a scale wave.
+func BenchmarkHandleSlice(b *testing.B) {
+	o := New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), "ns", []string{"a"}, "")
+	var full, part []string
+	for i := range 100 {
+		full = append(full, fmt.Sprintf("10.0.%d.%d", i/250, i%250+1))
+	}
+	part = full[:90]
+	slices := []*discoveryv1.EndpointSlice{epSlice("a-1", "a", full...), epSlice("a-1", "a", part...)}
+	now := time.Now()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		o.mu.Lock()
+		o.handleLocked(slices[i%2], now, false)
+		o.mu.Unlock()
+		if len(o.changes) > 1<<16 {
+			o.changes = o.changes[:0]
+		}
 	}
 }
 

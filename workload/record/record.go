@@ -157,6 +157,28 @@ type Sampling struct {
 	Sampled int    `json:"sampled"`
 }
 
+// ProcessStat is what one dstload workload process cost and how promptly
+// it ran while it measured: CPU time, and how late a 10 ms timer fired
+// (the scheduling delay its timestamps can carry).
+type ProcessStat struct {
+	// Process names the role: "observer", "clients", "churn".
+	Process     string  `json:"process"`
+	CPUSeconds  float64 `json:"cpuSeconds"`
+	WallSeconds float64 `json:"wallSeconds"`
+	Ticks       int     `json:"ticks"`
+	// Timer lateness quantiles, in seconds.
+	TickLatenessP50 float64 `json:"tickLatenessP50Seconds"`
+	TickLatenessP99 float64 `json:"tickLatenessP99Seconds"`
+	TickLatenessMax float64 `json:"tickLatenessMaxSeconds"`
+	// WatchRoundTrips (observer only): its canary's write -> watch
+	// delivery round trips on the EndpointSlice watch, in seconds. They
+	// bound how late the observer can see a change.
+	WatchRoundTrips   int     `json:"watchRoundTrips,omitempty"`
+	WatchRoundTripP50 float64 `json:"watchRoundTripP50Seconds,omitempty"`
+	WatchRoundTripP99 float64 `json:"watchRoundTripP99Seconds,omitempty"`
+	WatchRoundTripMax float64 `json:"watchRoundTripMaxSeconds,omitempty"`
+}
+
 // Set holds the records of one process, or of several after Merge.
 type Set struct {
 	ScaleEvents       []ScaleEvent        `json:"scaleEvents,omitempty"`
@@ -168,6 +190,7 @@ type Set struct {
 	StreamConvergence []StreamConvergence `json:"streamConvergence,omitempty"`
 	StreamEnds        []StreamEnd         `json:"streamEnds,omitempty"`
 	Sampling          []Sampling          `json:"sampling,omitempty"`
+	Processes         []ProcessStat       `json:"processes,omitempty"`
 }
 
 // Merge appends the records of all sets into one. Client names must differ
@@ -184,6 +207,7 @@ func Merge(sets ...Set) Set {
 		m.StreamConvergence = append(m.StreamConvergence, s.StreamConvergence...)
 		m.StreamEnds = append(m.StreamEnds, s.StreamEnds...)
 		m.Sampling = append(m.Sampling, s.Sampling...)
+		m.Processes = append(m.Processes, s.Processes...)
 	}
 	return m
 }

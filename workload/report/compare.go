@@ -134,10 +134,19 @@ func Compare(a, b *Report, aPath, bPath string, tolerance float64) Comparison {
 		c.Warnings = append(c.Warnings, fmt.Sprintf("stream sampling differs (%.0f%% vs %.0f%%)", 100*a.Sampling.Rate, 100*b.Sampling.Rate))
 	}
 	vr := Row{Metric: "verdict", Unit: "verdict", Judged: true, Note: a.Verdict + " -> " + b.Verdict}
-	if a.Verdict == Pass && b.Verdict != Pass {
+	if a.Verdict != Fail && b.Verdict == Fail {
 		vr.Regression = true
 	}
 	c.Rows = append(c.Rows, vr)
+	for _, side := range []struct {
+		name string
+		r    *Report
+	}{{"A", a}, {"B", b}} {
+		if !side.r.Instrument.Reliable && side.r.Instrument.UpdateSamples > 0 {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s's instrument was unreliable (%s): its latencies may be too small",
+				side.name, strings.Join(side.r.Instrument.Reasons, "; ")))
+		}
+	}
 	for _, h := range headlines() {
 		row := Row{Metric: h.name, Unit: h.unit, Judged: h.judged}
 		av, aok := h.get(a)

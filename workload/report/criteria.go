@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/dstload/dstload/workload/scenario"
 )
@@ -114,6 +115,12 @@ func judge(r *Report, s *scenario.Scenario) []CriterionResult {
 			res.Verdict, res.Reason = Fail, reason
 		case !within(m.Unit, v, res.Min, res.Max):
 			res.Verdict = Fail
+		}
+		// A late observer makes these metrics too small, never too
+		// large: a failed maximum stands, a pass is not trusted.
+		if !r.Instrument.Reliable && observerBased(c.Metric) && (res.Verdict == Pass || res.Min != nil) {
+			res.Verdict = Inconclusive
+			res.Reason = strings.TrimPrefix(res.Reason+"; ", "; ") + "instrument unreliable: " + strings.Join(r.Instrument.Reasons, "; ")
 		}
 		out = append(out, res)
 	}

@@ -147,6 +147,7 @@ func WriteSummary(w io.Writer, r *Report) error {
 	d := r.Destination
 	fmt.Fprintf(&b, "  destination: memory max %s, cpu %.1fs, goroutines max %.0f, subscribers max %.0f, overflows %.0f, restarts %d, %d scrapes failed\n",
 		bytesText(d.MemoryMaxBytes), d.CPUSeconds, d.GoroutinesMax, d.SubscribersMax, d.QueueOverflows, d.Restarts, d.ScrapeErrors)
+	fmt.Fprintf(&b, "  instrument: %s\n", instrumentText(r.Instrument))
 	b.WriteString("  criteria:\n")
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, c := range r.Criteria {
@@ -184,6 +185,9 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	if v := r.Environment.Versions.Destination; v != "" {
 		p("| destination | %s at %s |\n", v, r.Environment.DestinationAddr)
 	}
+	if e := r.Environment; e.DestinationBin != "" || len(e.DestinationArgs) > 0 {
+		p("| destination controller | `%s` %s |\n", e.DestinationBin, strings.Join(e.DestinationArgs, " "))
+	}
 	p("| host | %s/%s, %d CPUs |\n", r.Environment.OS, r.Environment.Arch, r.Environment.CPUs)
 	p("| scenario source | %s |\n", r.Scenario.Source)
 	if o := r.Scenario.Overrides; o != (Overrides{}) {
@@ -195,6 +199,7 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	for _, c := range r.Criteria {
 		p("| %s | %s | %s | %s |\n", strings.ToUpper(c.Verdict), c.Threshold, c.MeasuredText, c.Reason)
 	}
+	writeInstrumentMarkdown(p, r.Instrument)
 	p("\n## Latencies\n\nSPEC section 4 words: *update latency* is EndpointSlice change seen by the observer -> matching Add/Remove on a stream; *fanout completion* is the last stream's convergence - k8s convergence; *e2e* is client convergence - API write; *first update* is first change seen - API write.\n\n")
 	p("| | n | p50 | p95 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|\n")
 	for _, row := range []struct {
@@ -300,3 +305,31 @@ func sortedKeys(m map[string]int) []string {
 
 // errNoData marks a plot with nothing to draw; Write skips it.
 var errNoData = errors.New("no data")
+
+// writeInstrumentMarkdown is report.md's instrument section.
+func writeInstrumentMarkdown(p func(string, ...any), in Instrument) {
+	p("\n## Instrument\n\n")
+	if in.Reliable {
+		p("Within its bounds: at most %.0f%% of update latencies below -%s and none below -%s (docs/latency.md).\n\n",
+			100*MaxShareBeyondSkew, secs(SkewBound), secs(HardSkewBound))
+	} else {
+		p("**Unreliable**: %s. Latency criteria that would have passed are inconclusive; see docs/latency.md.\n\n", strings.Join(in.Reasons, "; "))
+	}
+	p("| | |\n|---|---|\n")
+	p("| update latencies < 0 | %.2f%% of %d |\n| update latencies < -%s | %.2f%% |\n| smallest update latency | %s |\n",
+		100*in.NegativeShare, in.UpdateSamples, secs(SkewBound), 100*in.BeyondSkewShare, secs(in.MinUpdateLatencySeconds))
+	for _, pr := range in.Processes {
+		p("| %s process | cpu %.1fs over %s; 10ms timer late p50 %s, p99 %s, max %s |\n", pr.Process, pr.CPUSeconds, secs(pr.WallSeconds),
+			secs(pr.TickLatenessP50), secs(pr.TickLatenessP99), secs(pr.TickLatenessMax))
+	}
+	if in.WatchRoundTripP99Seconds > 0 {
+		p("| observer watch round trip (canary) | p99 %s, max %s (bound %s) |\n", secs(in.WatchRoundTripP99Seconds), secs(in.WatchRoundTripMaxSeconds), secs(WatchLagBound))
+		p("| ahead of the EndpointSlices | %.2f%% of update latencies |\n", 100*in.AheadOfSlicesShare)
+	}
+	if in.CPURatio > 0 {
+		p("| dstload cpu / destination cpu | %.1fs / %.1fs = %.2f (aim: below %.1f) |\n", in.DstloadCPUSeconds, in.DestinationCPUSeconds, in.CPURatio, CPUBudget)
+	}
+	for _, n := range in.Notes {
+		p("\n%s.\n", n)
+	}
+}

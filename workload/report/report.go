@@ -21,10 +21,13 @@ import (
 // versions; fields are only ever added within a version.
 const SchemaVersion = 1
 
-// Verdicts.
+// Verdicts. Inconclusive is a criterion (and a run) whose verdict the
+// instrument cannot vouch for: it would have passed, but dstload's own
+// error could have changed that (see Instrument).
 const (
-	Pass = "pass"
-	Fail = "fail"
+	Pass         = "pass"
+	Fail         = "fail"
+	Inconclusive = "inconclusive"
 )
 
 // Report is report.json. Durations are float seconds, times RFC 3339 UTC,
@@ -49,11 +52,13 @@ type Report struct {
 	UpdateLatencyCDF []CDFPoint `json:"updateLatencyCDF"`
 	E2ELatencyCDF    []CDFPoint `json:"e2eLatencyCDF"`
 
-	Events      []Event           `json:"events"`
-	Totals      Totals            `json:"totals"`
-	Destination Destination       `json:"destination"`
-	Endpoints   []EndpointPoint   `json:"endpoints"`
-	Criteria    []CriterionResult `json:"criteria"`
+	Events      []Event         `json:"events"`
+	Totals      Totals          `json:"totals"`
+	Destination Destination     `json:"destination"`
+	Endpoints   []EndpointPoint `json:"endpoints"`
+	// Instrument is how far dstload's own measurement can be trusted.
+	Instrument Instrument        `json:"instrument"`
+	Criteria   []CriterionResult `json:"criteria"`
 }
 
 // Tool is the dstload build that wrote the report.
@@ -74,6 +79,11 @@ type Environment struct {
 	Versions    Versions `json:"versions"`
 	// DestinationAddr is the gRPC address the clients used.
 	DestinationAddr string `json:"destinationAddr"`
+	// DestinationBin and DestinationArgs are the controller dstload ran
+	// (local provider): its binary ("" = the image's) and the extra flags
+	// given with `up --destination-arg`.
+	DestinationBin  string   `json:"destinationBin,omitempty"`
+	DestinationArgs []string `json:"destinationArgs,omitempty"`
 	OS              string `json:"os"`
 	Arch            string `json:"arch"`
 	CPUs            int    `json:"cpus"`
@@ -329,11 +339,15 @@ func Build(in Input) *Report {
 	r.Totals = totals(in.Records, a, s.Clients.Streams)
 	r.Destination = destination(in)
 	r.Endpoints = endpointSeries(in.Records, s, 2000)
+	r.Instrument = instrument(upd, in.Records.Processes, r.Destination.CPUSeconds)
 	r.Criteria = judge(r, s)
 	r.Verdict = Pass
 	for _, c := range r.Criteria {
-		if c.Verdict != Pass {
+		switch {
+		case c.Verdict == Fail:
 			r.Verdict = Fail
+		case c.Verdict == Inconclusive && r.Verdict == Pass:
+			r.Verdict = Inconclusive
 		}
 	}
 	return r

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -14,9 +15,11 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/dstload/dstload/workload/admin"
 	"github.com/dstload/dstload/workload/churn"
 	"github.com/dstload/dstload/workload/dstmetrics"
-	"github.com/dstload/dstload/workload/observer"
+	"github.com/dstload/dstload/workload/eventfeed"
+	"github.com/dstload/dstload/workload/procstat"
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/report"
 	"github.com/dstload/dstload/workload/scenario"
@@ -119,12 +122,31 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	sampler, stopSampler := startSampler(lctx, cfg)
 	defer stopSampler()
 
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return nil, fmt.Errorf("output directory: %w", err)
+	}
+	// This process holds the clients and churn; its CPU and scheduling
+	// delay go into the report's instrument section.
+	meter := procstat.Start(lctx, "clients")
+
 	r.enter("observe")
-	obsReg := prometheus.NewRegistry()
-	obs := observer.New(cfg.Log.With("component", "observer"), obsReg, tg.Namespace, tg.Names(), "http")
-	if err := obs.Start(lctx, cs); err != nil {
+	// Churn's events reach the observer process through a feed, as the
+	// clients' do in a cluster.
+	feed := eventfeed.New()
+	feedAddr, _, err := admin.Serve(lctx, cfg.Log, "127.0.0.1:0", http.Handler(feed))
+	if err != nil {
+		return nil, fmt.Errorf("event feed: %w", err)
+	}
+	obs, err := startObserver(ctx, cfg, tg, "http://"+feedAddr.String(), cfg.OutDir)
+	if err != nil {
 		return nil, err
 	}
+	obsStopped := false
+	defer func() {
+		if !obsStopped {
+			obs.kill()
+		}
+	}()
 
 	r.enter("connect")
 	cl, err := newClients(cfg, tg)
@@ -144,7 +166,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	defer stopAllClients()
 	perSvc := s.Clients.Streams / s.Services.Count
 	want := s.Clients.Streams * s.Services.Endpoints
-	stat := func() string { return r.status(cl, obsReg, sampler) }
+	stat := func() string { return r.status(ctx, cl, obs, sampler) }
 	// A destination that only ever answers with errors (wrong address,
 	// not serving this cluster) fails the run early instead of after
 	// ReadyTimeout.
@@ -182,7 +204,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		churner, err = churn.New(lctx, cfg.Log.With("component", "churn"), prometheus.NewRegistry(), cs, churn.Options{
 			Namespace: tg.Namespace, Selector: tg.Selector(),
 			Pattern: churn.Pattern{Kind: churn.Oscillate, Min: c.Min, Max: c.Max, HoldMax: c.HoldMax, HoldMin: c.HoldMin, Jitter: c.Jitter, Cycles: c.Cycles},
-		}, obs.Expect, cl.onEvent)
+		}, feed.Append, cl.onEvent)
 		if err != nil {
 			return nil, fmt.Errorf("churn: %w", err)
 		}
@@ -217,7 +239,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			wantReady += n
 		}
 		r.waitProgress(ctx, s.Settle, func() bool {
-			return cl.endpointsHeld() == wantHeld && gauge(obsReg, "dstload_observer_ready_endpoints") == float64(wantReady)
+			return cl.endpointsHeld() == wantHeld && obs.readyEndpoints(ctx) == float64(wantReady)
 		}, stat)
 	default:
 		r.enter("hold")
@@ -230,10 +252,15 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 
 	r.enter("collect")
 	stopAllClients()
-	obs.Finish()
+	stats := meter.Stop()
+	obsStopped = true
+	obsRecords, err := obs.stop()
+	if err != nil {
+		return nil, err
+	}
 	stopSampler()
 	stopLoad()
-	sets := append(cl.records(), obs.Records())
+	sets := append(cl.records(), obsRecords, record.Set{Processes: []record.ProcessStat{stats}})
 	if churner != nil {
 		sets = append(sets, churner.Records())
 	}
@@ -286,28 +313,11 @@ func lastTargets(set record.Set, tg *Targets, start int) map[string]int {
 	return out
 }
 
-func gauge(reg *prometheus.Registry, name string) float64 {
-	mfs, err := reg.Gather()
-	if err != nil {
-		return -1
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			t := 0.0
-			for _, m := range mf.GetMetric() {
-				t += m.GetGauge().GetValue()
-			}
-			return t
-		}
-	}
-	return -1
-}
-
 // status is the progress line's body.
-func (r *run) status(cl *clients, obsReg *prometheus.Registry, sampler *dstmetrics.Sampler) string {
+func (r *run) status(ctx context.Context, cl *clients, obs *observerProc, sampler *dstmetrics.Sampler) string {
 	opened, streams, errs := cl.stats()
 	s := fmt.Sprintf("streams %d/%d up, %d errors, endpoints held %d, observed ready %.0f",
-		opened, streams, errs, cl.endpointsHeld(), gauge(obsReg, "dstload_observer_ready_endpoints"))
+		opened, streams, errs, cl.endpointsHeld(), obs.readyEndpoints(ctx))
 	if sampler != nil {
 		if l, ok := sampler.Latest(); ok {
 			s += fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)

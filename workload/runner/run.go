@@ -43,6 +43,12 @@ type Config struct {
 	// Namespace and Release name the targets' namespace and Helm release.
 	Namespace, Release string
 
+	// ObserverCommand is the argv prefix that runs `dstload observe` (cmd
+	// passes its own executable); Run starts the observer as a process of
+	// its own with ObserverEnv as its environment.
+	ObserverCommand []string
+	ObserverEnv     []string
+
 	// DestinationAddr is the destination controller's gRPC host:port;
 	// MetricsURL its Prometheus endpoint ("" = not sampled).
 	DestinationAddr string
@@ -156,8 +162,7 @@ func (r *run) progressf(format string, args ...any) {
 }
 
 // clients are the run's in-process client "processes", one per scenario
-// client process, each with its own registry (the endpoint gauge tells
-// when its streams converged).
+// client process, each with its own registry.
 type clients struct {
 	list []*client.Client
 	regs []*prometheus.Registry
@@ -201,24 +206,15 @@ func sampleStreamsPerProcess(s *scenario.Scenario) int {
 	return max(1, s.Clients.SampleStreams/s.Clients.Processes)
 }
 
-// endpointsHeld sums the clients' dstload_client_endpoints gauges: the
-// endpoints held over all streams.
+// endpointsHeld is the endpoints held over all streams. It is read every
+// 200 ms while waiting, so it reads counters rather than gathering the
+// clients' registries.
 func (cs *clients) endpointsHeld() int {
-	total := 0.0
-	for _, reg := range cs.regs {
-		mfs, err := reg.Gather()
-		if err != nil {
-			continue
-		}
-		for _, mf := range mfs {
-			if mf.GetName() == "dstload_client_endpoints" {
-				for _, m := range mf.GetMetric() {
-					total += m.GetGauge().GetValue()
-				}
-			}
-		}
+	total := 0
+	for _, c := range cs.list {
+		total += c.EndpointsHeld()
 	}
-	return int(total)
+	return total
 }
 
 func (cs *clients) stats() (opened, streams int, errs int) {

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/dstload/dstload/workload/record"
 )
 
@@ -24,19 +22,6 @@ func TestLastTargets(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %d, want %d (all: %v)", k, got[k], v, got)
 		}
-	}
-}
-
-func TestGauge(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "x"})
-	reg.MustRegister(g)
-	g.Set(7)
-	if v := gauge(reg, "x"); v != 7 {
-		t.Fatalf("gauge x = %v", v)
-	}
-	if v := gauge(reg, "missing"); v != -1 {
-		t.Fatalf("missing gauge = %v, want -1", v)
 	}
 }
 

@@ -186,3 +186,31 @@ func RequireBinaries(t testing.TB) {
 	}
 	t.Skipf("localtest: no local control-plane binaries (set %s or build them with hack/controlplane/build.sh): %v", local.BinDirEnv, err)
 }
+
+// DestinationBinEnv names Linkerd's real controller binary for the tests
+// that judge the destination controller (.ci/run sets it to the
+// controller built from Linkerd's sources at the pinned edge release).
+const DestinationBinEnv = "DSTLOAD_DESTINATION_BIN"
+
+// RealDestination returns the Linkerd controller binary named by
+// DSTLOAD_DESTINATION_BIN. Without it the test fails under CI (CI=true)
+// and is skipped elsewhere: a user's `dstload up` pulls the controller
+// image instead, which these tests must not depend on.
+func RealDestination(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv(DestinationBinEnv)
+	switch {
+	case bin == "" && os.Getenv("CI") == "true":
+		t.Fatalf("localtest: %s is not set: point it at a Linkerd controller binary (`controller destination ...`)", DestinationBinEnv)
+	case bin == "":
+		t.Skipf("localtest: set %s to a Linkerd controller binary to run the tests against the real destination controller", DestinationBinEnv)
+	}
+	abs, err := filepath.Abs(bin)
+	if err != nil {
+		t.Fatalf("localtest: %s: %v", DestinationBinEnv, err)
+	}
+	if fi, err := os.Stat(abs); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		t.Fatalf("localtest: %s=%s is not an executable file", DestinationBinEnv, bin)
+	}
+	return abs
+}

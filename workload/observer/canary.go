@@ -1,0 +1,102 @@
+package observer
+
+import (
+	"context"
+	"sort"
+	"strconv"
+	"time"
+
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+)
+
+// The canary measures the observer's own lag on the very watch that times
+// every endpoint change: it writes a small EndpointSlice of no Service
+// (its own managed-by label, so the EndpointSlice controller leaves it
+// alone) and times how long until the watch delivers the write. That round
+// trip (API server, etcd, watch, decode) bounds how much later than any
+// other watcher of the API server the observer can see a change; a late
+// observer shows here before it bends a latency.
+const (
+	CanaryName      = "dstload-observer-canary"
+	canaryGenAnnot  = "dstload.io/canary-generation"
+	canaryManagedBy = "dstload-observer"
+)
+
+// RunCanary writes the canary every interval until ctx ends, then deletes
+// it. It needs create, update and delete on EndpointSlices in the
+// observed namespace.
+func (o *Observer) RunCanary(ctx context.Context, cs kubernetes.Interface, interval time.Duration) {
+	api := cs.DiscoveryV1().EndpointSlices(o.namespace)
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Name: CanaryName, Labels: map[string]string{
+			discoveryv1.LabelServiceName: CanaryName, discoveryv1.LabelManagedBy: canaryManagedBy}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = api.Delete(dctx, CanaryName, metav1.DeleteOptions{})
+	}()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	warned := false
+	for gen := 1; ; gen++ {
+		g := strconv.Itoa(gen)
+		es.Annotations = map[string]string{canaryGenAnnot: g}
+		o.mu.Lock()
+		o.canarySent[g] = o.now()
+		o.mu.Unlock()
+		wctx, cancel := context.WithTimeout(ctx, interval*10)
+		cur, err := api.Update(wctx, es, metav1.UpdateOptions{})
+		if apierrors.IsNotFound(err) {
+			cur, err = api.Create(wctx, es, metav1.CreateOptions{})
+		}
+		cancel()
+		if err == nil {
+			es = cur.DeepCopy()
+		} else if ctx.Err() == nil {
+			// Said once: the report shows the canary's absence.
+			if !warned {
+				o.log.Warn("observer canary write failed (said once; later writes go on)", "err", err)
+				warned = true
+			}
+			es.ResourceVersion = ""
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (o *Observer) canarySeenLocked(es *discoveryv1.EndpointSlice, now time.Time) {
+	g := es.Annotations[canaryGenAnnot]
+	sent, ok := o.canarySent[g]
+	if !ok {
+		return
+	}
+	delete(o.canarySent, g)
+	o.canaryLag = append(o.canaryLag, now.Sub(sent).Seconds())
+}
+
+// CanaryStats summarises the canary round trips (seconds).
+type CanaryStats struct {
+	Count         int
+	P50, P99, Max float64
+}
+
+// Canary returns the round trips measured so far.
+func (o *Observer) Canary() CanaryStats {
+	o.mu.Lock()
+	l := append([]float64(nil), o.canaryLag...)
+	o.mu.Unlock()
+	if len(l) == 0 {
+		return CanaryStats{}
+	}
+	sort.Float64s(l)
+	return CanaryStats{Count: len(l), P50: l[(len(l)-1)/2], P99: l[min(len(l)-1, len(l)*99/100)], Max: l[len(l)-1]}
+}

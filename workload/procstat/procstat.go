@@ -1,0 +1,96 @@
+// Package procstat measures what a dstload workload process costs and how
+// promptly it runs: its CPU time, and how late a short ticker fires
+// (scheduling delay). Both go into the report's instrument section: a
+// process that is starved of CPU takes its timestamps late, and the
+// report must say by how much that could bend a latency.
+package procstat
+
+import (
+	"context"
+	"sort"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/dstload/dstload/workload/record"
+)
+
+// Tick is the period of the lateness probe: short enough to see a starved
+// process, long enough to cost nothing (100 wake-ups a second).
+const Tick = 10 * time.Millisecond
+
+// Meter measures one process from Start until Stop.
+type Meter struct {
+	name    string
+	started time.Time
+	cpu0    float64
+	cancel  context.CancelFunc
+	done    chan struct{}
+
+	mu   sync.Mutex
+	late []float64 // seconds per tick
+}
+
+// Start begins measuring this process under name ("observer", "clients").
+func Start(ctx context.Context, name string) *Meter {
+	ctx, cancel := context.WithCancel(ctx)
+	m := &Meter{name: name, started: time.Now(), cpu0: CPUSeconds(), cancel: cancel, done: make(chan struct{})}
+	go m.probe(ctx)
+	return m
+}
+
+// probe sleeps Tick at a time and records how much later than asked it
+// woke up. A timer rather than a ticker: a ticker drops ticks under load
+// and would hide the worst delays.
+func (m *Meter) probe(ctx context.Context) {
+	defer close(m.done)
+	t := time.NewTimer(Tick)
+	defer t.Stop()
+	want := time.Now().Add(Tick)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			late := max(now.Sub(want), 0)
+			m.mu.Lock()
+			m.late = append(m.late, late.Seconds())
+			m.mu.Unlock()
+			want = time.Now().Add(Tick)
+			t.Reset(Tick)
+		}
+	}
+}
+
+// Stop ends the measurement and returns it as a record.
+func (m *Meter) Stop() record.ProcessStat {
+	m.cancel()
+	<-m.done
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := record.ProcessStat{
+		Process:     m.name,
+		CPUSeconds:  CPUSeconds() - m.cpu0,
+		WallSeconds: time.Since(m.started).Seconds(),
+		Ticks:       len(m.late),
+	}
+	if len(m.late) > 0 {
+		l := append([]float64(nil), m.late...)
+		sort.Float64s(l)
+		s.TickLatenessP50 = l[(len(l)-1)/2]
+		s.TickLatenessP99 = l[min(len(l)-1, len(l)*99/100)]
+		s.TickLatenessMax = l[len(l)-1]
+	}
+	return s
+}
+
+// CPUSeconds is this process's user + system CPU time so far.
+func CPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }

@@ -1,0 +1,151 @@
+package runner
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/dstload/dstload/workload/record"
+)
+
+// observerProc is `dstload observe` as a child process: the reference clock
+// of the update latencies gets a process of its own, so that the client
+// streams in this process cannot delay its timestamps (docs/latency.md).
+type observerProc struct {
+	cmd         *exec.Cmd
+	admin       string
+	recordsFile string
+	logFile     string
+	exited      chan error
+	http        *http.Client
+}
+
+// startObserver runs cfg.ObserverCommand for tg's services, following the
+// event feed at feedURL, and returns once its initial state is recorded.
+func startObserver(ctx context.Context, cfg Config, tg *Targets, feedURL, dir string) (*observerProc, error) {
+	if len(cfg.ObserverCommand) == 0 {
+		return nil, errors.New("no observer command (runner.Config.ObserverCommand)")
+	}
+	p := &observerProc{
+		recordsFile: filepath.Join(dir, "observer-records.json"),
+		logFile:     filepath.Join(dir, "observer.log"),
+		exited:      make(chan error, 1),
+		http:        &http.Client{Timeout: 5 * time.Second},
+	}
+	args := append(append([]string(nil), cfg.ObserverCommand[1:]...),
+		"--kubeconfig", cfg.Kubeconfig, "--namespace", tg.Namespace, "--services", strings.Join(tg.Names(), ","),
+		"--port-name", "http", "--events-url", feedURL, "--metrics-addr", "127.0.0.1:0",
+		"--records-file", p.recordsFile, "--log-format", "json", "--canary-interval", "100ms")
+	if cfg.Context != "" {
+		args = append(args, "--context", cfg.Context)
+	}
+	logf, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("observer log: %w", err)
+	}
+	defer logf.Close()
+	// Not CommandContext: stop sends SIGTERM so that the records get
+	// written; Pdeathsig ends the observer if this process dies first.
+	p.cmd = exec.Command(cfg.ObserverCommand[0], args...)
+	p.cmd.Env = cfg.ObserverEnv
+	p.cmd.Stderr = logf
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, fmt.Errorf("observer: %w", err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start observer %s: %w", cfg.ObserverCommand[0], err)
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "observe admin="); ok {
+				addr <- a
+			}
+		}
+		p.exited <- p.cmd.Wait()
+	}()
+	t := time.NewTimer(cfg.ReadyTimeout)
+	defer t.Stop()
+	select {
+	case p.admin = <-addr:
+		return p, nil
+	case err := <-p.exited:
+		return nil, fmt.Errorf("observer exited before it was ready (%v); its log: %s", err, p.logFile)
+	case <-t.C:
+		p.kill()
+		return nil, fmt.Errorf("observer not ready within %s; its log: %s", cfg.ReadyTimeout, p.logFile)
+	case <-ctx.Done():
+		p.kill()
+		return nil, context.Cause(ctx)
+	}
+}
+
+// readyEndpoints is the observer's count of ready endpoints (-1 when it
+// cannot be read).
+func (p *observerProc) readyEndpoints(ctx context.Context) float64 {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.admin+"/metrics", nil)
+	if err != nil {
+		return -1
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
+	for {
+		var mf dto.MetricFamily
+		if err := dec.Decode(&mf); err != nil {
+			return -1
+		}
+		if mf.GetName() == "dstload_observer_ready_endpoints" && len(mf.GetMetric()) > 0 {
+			return mf.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+}
+
+// stop ends the observer (SIGTERM: it writes its records and exits) and
+// returns its records.
+func (p *observerProc) stop() (record.Set, error) {
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return record.Set{}, fmt.Errorf("stop observer: %w", err)
+	}
+	select {
+	case err := <-p.exited:
+		if err != nil {
+			return record.Set{}, fmt.Errorf("observer failed (%v); its log: %s", err, p.logFile)
+		}
+	case <-time.After(30 * time.Second):
+		p.kill()
+		return record.Set{}, fmt.Errorf("observer did not stop within 30s; its log: %s", p.logFile)
+	}
+	f, err := os.Open(p.recordsFile)
+	if err != nil {
+		return record.Set{}, fmt.Errorf("observer records: %w", err)
+	}
+	defer f.Close()
+	return record.Read(f)
+}
+
+// kill ends the observer without its records (run failed anyway).
+func (p *observerProc) kill() {
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.exited:
+	case <-time.After(5 * time.Second):
+	}
+}
