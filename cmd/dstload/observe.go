@@ -64,7 +64,7 @@ writes --records-file when stopped (SIGTERM or Ctrl-C).`,
 	fs.StringVar(&eventsURL, "events-url", "", "churn's event feed (http://HOST:PORT), for the cluster's convergence per event")
 	fs.StringVar(&adminAddr, "metrics-addr", "127.0.0.1:0", "admin HTTP address (/metrics /ready /live /records)")
 	fs.StringVar(&recordsFile, "records-file", "", "write the records here when stopping")
-	fs.DurationVar(&canary, "canary-interval", 0, "write a canary EndpointSlice this often and time its round trip through the watch, the bound on the observer's own lag (0: off; needs create/update/delete on EndpointSlices)")
+	fs.DurationVar(&canary, "canary-interval", 0, "write a canary EndpointSlice this often and time how long after the API server's answer the watch delivers it, the bound on the observer's own lag (0: off; needs create/update/delete on EndpointSlices)")
 	return cmd
 }
 
@@ -110,7 +110,7 @@ func runObserve(ctx context.Context, a *app, kf kubeFlags, namespace string, ser
 	obs.Finish()
 	st := meter.Stop()
 	c := obs.Canary()
-	st.WatchRoundTrips, st.WatchRoundTripP50, st.WatchRoundTripP99, st.WatchRoundTripMax = c.Count, c.P50, c.P99, c.Max
+	st.WatchDelays, st.WatchDelayP50, st.WatchDelayP99, st.WatchDelayMax = c.Count, c.P50, c.P99, c.Max
 	final.Store(&st)
 	if recordsFile != "" {
 		return writeRecordsFile(recordsFile, records())

@@ -15,10 +15,12 @@ import (
 // The canary measures the observer's own lag on the very watch that times
 // every endpoint change: it writes a small EndpointSlice of no Service
 // (its own managed-by label, so the EndpointSlice controller leaves it
-// alone) and times how long until the watch delivers the write. That round
-// trip (API server, etcd, watch, decode) bounds how much later than any
-// other watcher of the API server the observer can see a change; a late
-// observer shows here before it bends a latency.
+// alone) and times how long after the API server answered the write the
+// watch delivered it. Every watcher of the API server, the destination
+// controller included, gets the change once it is committed, which is
+// before that answer; so the delay is how much later than the commit the
+// observer can see a change. The write's own duration (which on a
+// saturated machine reaches seconds) is not part of it.
 const (
 	CanaryName      = "dstload-observer-canary"
 	canaryGenAnnot  = "dstload.io/canary-generation"
@@ -46,16 +48,14 @@ func (o *Observer) RunCanary(ctx context.Context, cs kubernetes.Interface, inter
 	for gen := 1; ; gen++ {
 		g := strconv.Itoa(gen)
 		es.Annotations = map[string]string{canaryGenAnnot: g}
-		o.mu.Lock()
-		o.canarySent[g] = o.now()
-		o.mu.Unlock()
-		wctx, cancel := context.WithTimeout(ctx, interval*10)
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		cur, err := api.Update(wctx, es, metav1.UpdateOptions{})
 		if apierrors.IsNotFound(err) {
 			cur, err = api.Create(wctx, es, metav1.CreateOptions{})
 		}
 		cancel()
 		if err == nil {
+			o.canaryAnswered(g, o.now())
 			es = cur.DeepCopy()
 		} else if ctx.Err() == nil {
 			// Said once: the report shows the canary's absence.
@@ -73,23 +73,40 @@ func (o *Observer) RunCanary(ctx context.Context, cs kubernetes.Interface, inter
 	}
 }
 
-func (o *Observer) canarySeenLocked(es *discoveryv1.EndpointSlice, now time.Time) {
-	g := es.Annotations[canaryGenAnnot]
-	sent, ok := o.canarySent[g]
-	if !ok {
+// canaryAnswered notes when the API server answered write g; the watch
+// may have delivered it already.
+func (o *Observer) canaryAnswered(g string, at time.Time) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if seen, ok := o.canarySeen[g]; ok {
+		delete(o.canarySeen, g)
+		o.canaryLag = append(o.canaryLag, max(seen.Sub(at), 0).Seconds())
 		return
 	}
-	delete(o.canarySent, g)
-	o.canaryLag = append(o.canaryLag, now.Sub(sent).Seconds())
+	o.canaryAnsweredAt[g] = at
 }
 
-// CanaryStats summarises the canary round trips (seconds).
+func (o *Observer) canarySeenLocked(es *discoveryv1.EndpointSlice, now time.Time) {
+	g := es.Annotations[canaryGenAnnot]
+	if at, ok := o.canaryAnsweredAt[g]; ok {
+		delete(o.canaryAnsweredAt, g)
+		o.canaryLag = append(o.canaryLag, max(now.Sub(at), 0).Seconds())
+		return
+	}
+	// Delivered before the answer: no lag; kept until the answer comes
+	// (bounded: a write that never answers is dropped with the map).
+	if len(o.canarySeen) < 1000 {
+		o.canarySeen[g] = now
+	}
+}
+
+// CanaryStats summarises the canary watch delays (seconds).
 type CanaryStats struct {
 	Count         int
 	P50, P99, Max float64
 }
 
-// Canary returns the round trips measured so far.
+// Canary returns the watch delays measured so far.
 func (o *Observer) Canary() CanaryStats {
 	o.mu.Lock()
 	l := append([]float64(nil), o.canaryLag...)

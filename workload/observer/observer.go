@@ -55,9 +55,11 @@ type Observer struct {
 	synced   atomic.Bool
 	events   atomic.Uint64 // watch events handled
 	relists  atomic.Uint64
-	// canary: sent times by generation, and the measured round trips.
-	canarySent map[string]time.Time
-	canaryLag  []float64
+	// canary: answer and delivery times by generation, and the measured
+	// delivery delays (canary.go).
+	canaryAnsweredAt map[string]time.Time
+	canarySeen       map[string]time.Time
+	canaryLag        []float64
 
 	mReady   prometheus.Gauge
 	mChanges *prometheus.CounterVec
@@ -84,7 +86,8 @@ type slice struct {
 // EndpointSlice port ("" = the slice's first port).
 func New(log *slog.Logger, reg prometheus.Registerer, namespace string, services []string, portName string) *Observer {
 	o := &Observer{log: log, namespace: namespace, portName: portName, now: time.Now,
-		services: map[string]*service{}, slices: map[string]*slice{}, canarySent: map[string]time.Time{},
+		services: map[string]*service{}, slices: map[string]*slice{},
+		canaryAnsweredAt: map[string]time.Time{}, canarySeen: map[string]time.Time{},
 		mReady: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dstload_observer_ready_endpoints", Help: "Ready endpoints of the observed services."}),
 		mChanges: prometheus.NewCounterVec(prometheus.CounterOpts{

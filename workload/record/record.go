@@ -170,13 +170,13 @@ type ProcessStat struct {
 	TickLatenessP50 float64 `json:"tickLatenessP50Seconds"`
 	TickLatenessP99 float64 `json:"tickLatenessP99Seconds"`
 	TickLatenessMax float64 `json:"tickLatenessMaxSeconds"`
-	// WatchRoundTrips (observer only): its canary's write -> watch
-	// delivery round trips on the EndpointSlice watch, in seconds. They
-	// bound how late the observer can see a change.
-	WatchRoundTrips   int     `json:"watchRoundTrips,omitempty"`
-	WatchRoundTripP50 float64 `json:"watchRoundTripP50Seconds,omitempty"`
-	WatchRoundTripP99 float64 `json:"watchRoundTripP99Seconds,omitempty"`
-	WatchRoundTripMax float64 `json:"watchRoundTripMaxSeconds,omitempty"`
+	// WatchDelays (observer only): how long after the API server answered
+	// a canary write the observer's EndpointSlice watch delivered it, in
+	// seconds. They bound how late after a commit the observer sees it.
+	WatchDelays   int     `json:"watchDelays,omitempty"`
+	WatchDelayP50 float64 `json:"watchDelayP50Seconds,omitempty"`
+	WatchDelayP99 float64 `json:"watchDelayP99Seconds,omitempty"`
+	WatchDelayMax float64 `json:"watchDelayMaxSeconds,omitempty"`
 }
 
 // Set holds the records of one process, or of several after Merge.

@@ -22,9 +22,9 @@ const (
 	MaxShareBeyondSkew = 0.01
 	// HardSkewBound: no sample may be below -HardSkewBound.
 	HardSkewBound = 0.020 // seconds
-	// WatchLagBound bounds the observer's canary round trip (p99): write
-	// to watch delivery on the EndpointSlice watch. Beyond it the observer
-	// may see changes late.
+	// WatchLagBound bounds the observer canary's watch delay (p99): how
+	// long after the API server answered a write the observer's watch
+	// delivered it. Beyond it the observer may see changes late.
 	WatchLagBound = 0.050 // seconds
 	// CPUBudget is the share of the destination controller's CPU that
 	// dstload aims to stay under (reported, not judged).
@@ -45,15 +45,15 @@ type Instrument struct {
 	MinUpdateLatencySeconds float64 `json:"minUpdateLatencySeconds"`
 	SkewBoundSeconds        float64 `json:"skewBoundSeconds"`
 	HardSkewBoundSeconds    float64 `json:"hardSkewBoundSeconds"`
-	// WatchRoundTripP99Seconds is the observer canary's round trip (0
+	// WatchDelayP99Seconds is the observer canary's watch delay (0
 	// when not measured, e.g. in-cluster). When it is measured and within
 	// WatchLagBound, the observer saw every change within that time of
 	// its commit, so an update latency more negative than it is the
 	// controller's doing: it removed or added the endpoint before the
 	// EndpointSlices said so (AheadOfSlicesShare), not the instrument's
 	// error.
-	WatchRoundTripP99Seconds float64  `json:"watchRoundTripP99Seconds"`
-	WatchRoundTripMaxSeconds float64  `json:"watchRoundTripMaxSeconds"`
+	WatchDelayP99Seconds float64  `json:"watchDelayP99Seconds"`
+	WatchDelayMaxSeconds float64  `json:"watchDelayMaxSeconds"`
 	AheadOfSlicesShare       float64  `json:"aheadOfSlicesShare"`
 	Notes                    []string `json:"notes,omitempty"`
 
@@ -95,22 +95,22 @@ func instrument(upd []float64, procs []record.ProcessStat, dstCPU float64) Instr
 	}
 	var canary *record.ProcessStat
 	for i := range procs {
-		if procs[i].WatchRoundTrips > 0 {
+		if procs[i].WatchDelays > 0 {
 			canary = &procs[i]
 		}
 	}
 	if canary != nil {
 		// The observer's lag is measured: judge it, and read negative
 		// latencies beyond it as the controller's.
-		in.WatchRoundTripP99Seconds, in.WatchRoundTripMaxSeconds = canary.WatchRoundTripP99, canary.WatchRoundTripMax
-		if canary.WatchRoundTripP99 > WatchLagBound {
+		in.WatchDelayP99Seconds, in.WatchDelayMaxSeconds = canary.WatchDelayP99, canary.WatchDelayMax
+		if canary.WatchDelayP99 > WatchLagBound {
 			in.Reliable = false
-			in.Reasons = append(in.Reasons, fmt.Sprintf("the observer's watch round trip p99 is %s (bound %s): it may have seen changes late",
-				secs(canary.WatchRoundTripP99), secs(WatchLagBound)))
+			in.Reasons = append(in.Reasons, fmt.Sprintf("the observer's watch delay p99 is %s (bound %s): it may have seen changes late",
+				secs(canary.WatchDelayP99), secs(WatchLagBound)))
 		}
 		ahead := 0
 		for _, v := range upd {
-			if v < -max(SkewBound, canary.WatchRoundTripMax) {
+			if v < -max(SkewBound, canary.WatchDelayMax) {
 				ahead++
 			}
 		}
@@ -118,8 +118,8 @@ func instrument(upd []float64, procs []record.ProcessStat, dstCPU float64) Instr
 			in.AheadOfSlicesShare = float64(ahead) / float64(len(upd))
 		}
 		if ahead > 0 {
-			in.Notes = append(in.Notes, fmt.Sprintf("%.1f%% of update latencies are below -%s, more than the observer's slowest watch round trip: the controller sent those changes before the EndpointSlices showed them (for removals: pods already deleted, see docs/latency.md)",
-				100*in.AheadOfSlicesShare, secs(max(SkewBound, canary.WatchRoundTripMax))))
+			in.Notes = append(in.Notes, fmt.Sprintf("%.1f%% of update latencies are below -%s, more than the observer's slowest watch delay: the controller sent those changes before the EndpointSlices showed them (for removals: pods already deleted, see docs/latency.md)",
+				100*in.AheadOfSlicesShare, secs(max(SkewBound, canary.WatchDelayMax))))
 		}
 	} else {
 		// No measure of the observer's lag: negative latencies are
@@ -164,8 +164,8 @@ func instrumentText(in Instrument) string {
 	for _, p := range in.Processes {
 		parts = append(parts, fmt.Sprintf("%s cpu %.1fs, timer late p99 %s max %s", p.Process, p.CPUSeconds, secs(p.TickLatenessP99), secs(p.TickLatenessMax)))
 	}
-	if in.WatchRoundTripP99Seconds > 0 {
-		parts = append(parts, fmt.Sprintf("observer watch round trip p99 %s max %s", secs(in.WatchRoundTripP99Seconds), secs(in.WatchRoundTripMaxSeconds)))
+	if in.WatchDelayP99Seconds > 0 {
+		parts = append(parts, fmt.Sprintf("observer watch delay p99 %s max %s", secs(in.WatchDelayP99Seconds), secs(in.WatchDelayMaxSeconds)))
 	}
 	if in.CPURatio > 0 {
 		parts = append(parts, fmt.Sprintf("dstload cpu %.1fs = %.2fx the destination's %.1fs", in.DstloadCPUSeconds, in.CPURatio, in.DestinationCPUSeconds))

@@ -19,7 +19,7 @@ func latencies(n int, v float64) []float64 {
 
 func TestInstrument(t *testing.T) {
 	canary := func(p99, mx float64) []record.ProcessStat {
-		return []record.ProcessStat{{Process: "observer", CPUSeconds: 1, WatchRoundTrips: 100, WatchRoundTripP99: p99, WatchRoundTripMax: mx},
+		return []record.ProcessStat{{Process: "observer", CPUSeconds: 1, WatchDelays: 100, WatchDelayP99: p99, WatchDelayMax: mx},
 			{Process: "clients", CPUSeconds: 3}}
 	}
 	tests := []struct {
@@ -35,7 +35,7 @@ func TestInstrument(t *testing.T) {
 		{"more than 1% beyond the skew bound", append(latencies(980, 0.02), latencies(20, -0.010)...), nil, false, "below -5ms", 0},
 		{"one sample below the hard bound", append(latencies(999, 0.02), -0.5), nil, false, "smallest update latency is -500ms", 0},
 		{"canary on time: negatives are the controller's", append(latencies(900, 0.02), latencies(100, -0.5)...), canary(0.004, 0.012), true, "", 0.1},
-		{"slow canary", latencies(100, 0.02), canary(0.080, 0.2), false, "watch round trip p99 is 80ms", 0},
+		{"slow canary", latencies(100, 0.02), canary(0.080, 0.2), false, "watch delay p99 is 80ms", 0},
 		{"no samples", nil, nil, true, "", 0},
 	}
 	for _, tt := range tests {

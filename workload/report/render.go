@@ -322,8 +322,8 @@ func writeInstrumentMarkdown(p func(string, ...any), in Instrument) {
 		p("| %s process | cpu %.1fs over %s; 10ms timer late p50 %s, p99 %s, max %s |\n", pr.Process, pr.CPUSeconds, secs(pr.WallSeconds),
 			secs(pr.TickLatenessP50), secs(pr.TickLatenessP99), secs(pr.TickLatenessMax))
 	}
-	if in.WatchRoundTripP99Seconds > 0 {
-		p("| observer watch round trip (canary) | p99 %s, max %s (bound %s) |\n", secs(in.WatchRoundTripP99Seconds), secs(in.WatchRoundTripMaxSeconds), secs(WatchLagBound))
+	if in.WatchDelayP99Seconds > 0 {
+		p("| observer watch delay (canary) | p99 %s, max %s (bound %s) |\n", secs(in.WatchDelayP99Seconds), secs(in.WatchDelayMaxSeconds), secs(WatchLagBound))
 		p("| ahead of the EndpointSlices | %.2f%% of update latencies |\n", 100*in.AheadOfSlicesShare)
 	}
 	if in.CPURatio > 0 {
