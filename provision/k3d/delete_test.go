@@ -2,11 +2,14 @@ package k3d
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/k3d-io/k3d/v5/pkg/runtimes"
+	runtimeerr "github.com/k3d-io/k3d/v5/pkg/runtimes/errors"
 	k3dtypes "github.com/k3d-io/k3d/v5/pkg/types"
 
 	"github.com/dstload/dstload/provision"
@@ -69,5 +72,59 @@ func TestDeleteNetwork(t *testing.T) {
 				t.Errorf("down removed another environment's container")
 			}
 		})
+	}
+}
+
+// The fake runtime's network errors are the Docker runtime's: the same
+// class (typed ErrRuntimeNetworkNotExists, or Docker's NotFound) and the
+// same text, the real one asked through the Docker client of a fake
+// daemon.
+func TestFakeRuntimeErrorsMatchDocker(t *testing.T) {
+	startFakeDockerd(t)
+	ctx := context.Background()
+	const name = "k3d-dstload-gone"
+	fake := newFakeRuntime()
+	for _, tc := range []struct {
+		call string
+		run  func(rt runtimes.Runtime) error
+	}{
+		{"GetNetwork", func(rt runtimes.Runtime) error {
+			_, err := rt.GetNetwork(ctx, &k3dtypes.ClusterNetwork{Name: name})
+			return err
+		}},
+		{"GetNodesInNetwork", func(rt runtimes.Runtime) error { _, err := rt.GetNodesInNetwork(ctx, name); return err }},
+		{"DeleteNetwork", func(rt runtimes.Runtime) error { return rt.DeleteNetwork(ctx, name) }},
+		{"GetNode", func(rt runtimes.Runtime) error { _, err := rt.GetNode(ctx, &k3dtypes.Node{Name: "k3d-gone-server-0"}); return err }},
+		{"DeleteNode", func(rt runtimes.Runtime) error { return rt.DeleteNode(ctx, &k3dtypes.Node{Name: "k3d-gone-server-0"}) }},
+	} {
+		t.Run(tc.call, func(t *testing.T) {
+			real, faked := tc.run(runtimes.Docker), tc.run(fake)
+			if real == nil || faked == nil {
+				t.Fatalf("docker: %v, fake: %v", real, faked)
+			}
+			if errors.Is(real, runtimeerr.ErrRuntimeNetworkNotExists) != errors.Is(faked, runtimeerr.ErrRuntimeNetworkNotExists) ||
+				cerrdefs.IsNotFound(real) != cerrdefs.IsNotFound(faked) || real.Error() != faked.Error() {
+				t.Errorf("docker: %v (typed %v, NotFound %v)\nfake:   %v (typed %v, NotFound %v)",
+					real, errors.Is(real, runtimeerr.ErrRuntimeNetworkNotExists), cerrdefs.IsNotFound(real),
+					faked, errors.Is(faked, runtimeerr.ErrRuntimeNetworkNotExists), cerrdefs.IsNotFound(faked))
+			}
+		})
+	}
+}
+
+// down of an environment whose network was never made, through the SDK's
+// Docker runtime against a fake daemon.
+func TestDeleteMissingNetworkDocker(t *testing.T) {
+	startFakeDockerd(t)
+	env := testEnv(t)
+	st := &provision.State{Name: "dstload", Provider: ProviderName}
+	if err := storeData(st, &data{Network: NetworkName("dstload"), NetworkCreated: true, Clusters: []clusterRec{{Name: "dstload", APIHostPort: 41234}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := New(Options{}).Delete(context.Background(), env, st, nopSave); err != nil {
+		t.Fatalf("down: %v", err)
+	}
+	if d, _ := loadData(st); len(d.Clusters) != 0 || d.NetworkCreated {
+		t.Errorf("state still records %+v", d)
 	}
 }
