@@ -94,7 +94,10 @@ func TestFakeRuntimeErrorsMatchDocker(t *testing.T) {
 		}},
 		{"GetNodesInNetwork", func(rt runtimes.Runtime) error { _, err := rt.GetNodesInNetwork(ctx, name); return err }},
 		{"DeleteNetwork", func(rt runtimes.Runtime) error { return rt.DeleteNetwork(ctx, name) }},
-		{"GetNode", func(rt runtimes.Runtime) error { _, err := rt.GetNode(ctx, &k3dtypes.Node{Name: "k3d-gone-server-0"}); return err }},
+		{"GetNode", func(rt runtimes.Runtime) error {
+			_, err := rt.GetNode(ctx, &k3dtypes.Node{Name: "k3d-gone-server-0"})
+			return err
+		}},
 		{"DeleteNode", func(rt runtimes.Runtime) error { return rt.DeleteNode(ctx, &k3dtypes.Node{Name: "k3d-gone-server-0"}) }},
 	} {
 		t.Run(tc.call, func(t *testing.T) {
