@@ -54,7 +54,7 @@ Providers:
 	f.IntVar(&o.cfg.Nodes, "nodes", local.DefaultNodes, "number of KWOK fake nodes")
 	f.IntVar(&o.cfg.Clusters, "clusters", 1, "number of clusters (2 = source and target, linked)")
 	f.StringVar(&o.cfg.BinDir, "bin-dir", os.Getenv(local.BinDirEnv), "local: directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (env "+local.BinDirEnv+"; default PATH, then the cache, else built with Go)")
-	f.IntVar(&o.cfg.APIPort, "api-port", 0, "local: apiserver port on 127.0.0.1 (default: a free one)")
+	f.IntVar(&o.cfg.APIPort, "api-port", 0, "apiserver port on 127.0.0.1 (local; k3d: the first cluster's) (default: a free one)")
 	f.StringVar(&o.cfg.DestinationBin, "destination-bin", "", "run this Linkerd controller binary as the destination controller (local)")
 	f.StringVar(&o.cfg.DestinationAddr, "destination-addr", "", "use the destination controller already serving gRPC at HOST:PORT")
 	f.StringVar(&o.cfg.DestinationImage, "destination-image", local.DefaultDestinationImage, "local: controller image to take the destination controller from when neither --destination-bin nor --destination-addr is given")

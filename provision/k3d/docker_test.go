@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -104,18 +105,25 @@ func TestPreflightWedgedDaemon(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns []net.Conn
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+	)
 	go func() {
 		for {
 			c, err := l.Accept()
 			if err != nil {
 				return
 			}
+			mu.Lock()
 			conns = append(conns, c) // read nothing, answer nothing
+			mu.Unlock()
 		}
 	}()
 	t.Cleanup(func() {
 		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
 		for _, c := range conns {
 			c.Close()
 		}
