@@ -46,6 +46,14 @@ type Validator interface {
 	Validate() error
 }
 
+// Preflighter is implemented by providers that depend on a service outside
+// dstload (k3d: the Docker daemon). Up calls Preflight after Validate and
+// before anything is saved; unlike a Validate error, its error is a runtime
+// failure, not bad input: the settings are fine, the service is not.
+type Preflighter interface {
+	Preflight(ctx context.Context) error
+}
+
 // Reconfigurer is implemented by providers that can apply a changed
 // setting to an environment that is already up (local: adding or replacing
 // the destination controller). Up resumes instead of reporting "already up"
@@ -101,6 +109,7 @@ func (e *Environment) saveFunc() SaveFunc {
 // one. A healthy, complete environment is left untouched (AlreadyUp).
 func (e *Environment) Up(ctx context.Context, providerName string, cfg Config) (*UpResult, error) {
 	start := time.Now()
+	cfg.Name = e.Env.Name
 	p, err := e.Providers.New(providerName, cfg)
 	if err != nil {
 		return nil, err
@@ -108,6 +117,11 @@ func (e *Environment) Up(ctx context.Context, providerName string, cfg Config) (
 	if v, ok := p.(Validator); ok {
 		if err := v.Validate(); err != nil {
 			return nil, &ConfigError{Err: err}
+		}
+	}
+	if pf, ok := p.(Preflighter); ok {
+		if err := pf.Preflight(ctx); err != nil {
+			return nil, interrupted(ctx, err)
 		}
 	}
 	lock, err := LockEnv(e.Env.Dir)

@@ -56,7 +56,8 @@ func (e Env) Progressf(format string, args ...any) {
 //   - Status never changes anything.
 //
 // Optional interfaces a provider may add (see environment.go): Validator
-// (check settings before anything is made), ClusterOwner (Delete removes
+// (check settings before anything is made), Preflighter (check that what it
+// runs on answers, before anything is made), ClusterOwner (Delete removes
 // the clusters, so Down skips the stack's uninstall), DestinationRunner (run
 // the destination controller as a host process after the stack), and
 // Reconfigurer (a changed setting makes Up resume an environment that is
@@ -102,6 +103,10 @@ type ComponentStatus struct {
 // Each provider reads the fields it understands and rejects settings that
 // make no sense for it.
 type Config struct {
+	// Name is the environment name (--name). Environment.Up sets it, so
+	// that a provider whose resources are named after the environment (k3d
+	// clusters) can check those names before anything is saved.
+	Name string
 	// Nodes is the number of KWOK fake nodes (default 3).
 	Nodes int
 	// Clusters is the number of clusters (multicluster; default 1).

@@ -155,7 +155,7 @@ machines and CI, e.g.:
 				// chart's, Linkerd's in-cluster Service).
 				var ic runner.InCluster
 				if st.Provider == "k3d" {
-					if repo, tag, ok := k3d.WorkloadImage(st); ok {
+					if repo, tag, ok := k3d.WorkloadImage(st, cl.Name); ok {
 						ic.Image = runner.Image{Repository: repo, Tag: tag, PullPolicy: "IfNotPresent"}
 					}
 					rcfg.Environment.ClockSource = "single host: every k3d node is a container on this host, sharing its clock"

@@ -54,7 +54,7 @@ Providers:
 	f.IntVar(&o.cfg.Nodes, "nodes", local.DefaultNodes, "number of KWOK fake nodes")
 	f.IntVar(&o.cfg.Clusters, "clusters", 1, "number of clusters (2 = source and target, linked)")
 	f.StringVar(&o.cfg.BinDir, "bin-dir", os.Getenv(local.BinDirEnv), "local: directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (env "+local.BinDirEnv+"; default PATH, then the cache, else built with Go)")
-	f.IntVar(&o.cfg.APIPort, "api-port", 0, "local: apiserver port on 127.0.0.1 (default: a free one)")
+	f.IntVar(&o.cfg.APIPort, "api-port", 0, "apiserver port on 127.0.0.1 (local; k3d: the first cluster's) (default: a free one)")
 	f.StringVar(&o.cfg.DestinationBin, "destination-bin", "", "run this Linkerd controller binary as the destination controller (local)")
 	f.StringArrayVar(&o.cfg.DestinationArgs, "destination-arg", nil, "local: an extra flag for the destination controller dstload runs, e.g. --destination-arg=-stream-queue-capacity=1 (repeatable; recorded in the state and in every report; a changed set restarts the controller; a plain 'up' keeps the recorded ones, --destination-bin without it drops them)")
 	f.StringVar(&o.cfg.DestinationAddr, "destination-addr", "", "use the destination controller already serving gRPC at HOST:PORT")

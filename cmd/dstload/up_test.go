@@ -153,3 +153,31 @@ func TestUpStatusDownLocal(t *testing.T) {
 		t.Fatalf("status after down: exit %d %s", code, out)
 	}
 }
+
+// Docker that cannot be used is a runtime failure (exit 1), not bad input;
+// a remote daemon is a setting this provider cannot work with (exit 2).
+// Either way nothing is left behind.
+func TestUpK3dDockerProblems(t *testing.T) {
+	for _, tc := range []struct {
+		name, dockerHost string
+		code             int
+		want             string
+	}{
+		{"no daemon", "unix://" + filepath.Join(t.TempDir(), "none.sock"), exitFailure, "start Docker"},
+		{"remote daemon", "tcp://192.0.2.7:2376", exitUsage, "remote daemon tcp://192.0.2.7:2376"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("DOCKER_HOST", tc.dockerHost)
+			t.Setenv("DOCKER_CONFIG", t.TempDir())
+			t.Setenv("DOCKER_CONTEXT", "")
+			dir := t.TempDir()
+			code, _, errOut := runCLI(t, "--state-dir", dir, "up", "--provider", "k3d", "--no-stack")
+			if code != tc.code || strings.Count(strings.TrimSpace(errOut), "\n") != 0 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr %q: want exit %d and one line containing %q", code, errOut, tc.code, tc.want)
+			}
+			if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+				t.Fatalf("state dir not empty: %v", entries)
+			}
+		})
+	}
+}

@@ -28,6 +28,9 @@ var DisabledK3sComponents = []string{"local-storage", "traefik", "servicelb", "m
 type ClusterSpec struct {
 	// Name is the k3d cluster name (containers are k3d-<name>-...).
 	Name string
+	// Index is the cluster's place in the environment (0 = first); it
+	// picks the cluster's pod and service ranges (ClusterCIDRs).
+	Index int
 	// Image is the k3s image.
 	Image string
 	// Network is the Docker network the cluster joins; clusters of one
@@ -44,9 +47,16 @@ type ClusterSpec struct {
 // (k3d.io/v1alpha5 Simple): one server, no agents, no load balancer, the
 // add-ons disabled, the default kubeconfig left alone.
 func SimpleConfig(spec ClusterSpec) conf.SimpleConfig {
-	args := make([]conf.K3sArgWithNodeFilters, 0, len(DisabledK3sComponents))
-	for _, c := range DisabledK3sComponents {
-		args = append(args, conf.K3sArgWithNodeFilters{Arg: "--disable=" + c, NodeFilters: []string{"server:*"}})
+	r := ClusterCIDRs(spec.Index)
+	var args []conf.K3sArgWithNodeFilters
+	for _, a := range append(disableArgs(),
+		"--cluster-cidr="+r.Pods, "--service-cidr="+r.Services, "--cluster-dns="+r.DNS,
+		// The server certificate must name the container, which is how the
+		// other cluster's controllers reach this API server on the shared
+		// network (InternalServer); k3s adds only its defaults and IPs.
+		"--tls-san="+internalHost(spec.Name),
+	) {
+		args = append(args, conf.K3sArgWithNodeFilters{Arg: a, NodeFilters: []string{"server:*"}})
 	}
 	return conf.SimpleConfig{
 		TypeMeta:   configtypes.TypeMeta{Kind: "Simple", APIVersion: conf.ApiVersion},
@@ -75,6 +85,35 @@ func SimpleConfig(spec ClusterSpec) conf.SimpleConfig {
 				SwitchCurrentContext:    false,
 			},
 		},
+	}
+}
+
+func disableArgs() []string {
+	out := make([]string, 0, len(DisabledK3sComponents))
+	for _, c := range DisabledK3sComponents {
+		out = append(out, "--disable="+c)
+	}
+	return out
+}
+
+// CIDRs are a cluster's pod and service ranges and its DNS service address.
+type CIDRs struct{ Pods, Services, DNS string }
+
+// ClusterCIDRs gives cluster i of an environment ranges of its own. The
+// clusters share one flat Docker network, and two k3s clusters with k3s'
+// defaults (pods 10.42.0.0/16, services 10.43.0.0/16) would hand out the
+// same addresses, which a multicluster link cannot route. The first
+// cluster keeps the defaults; the second gets 10.44/16 and 10.45/16. All
+// stay clear of the KWOK nodes' pod ranges (10.128/16 and up, see
+// local.NodePodCIDR).
+func ClusterCIDRs(i int) CIDRs {
+	pods, svc := 42+2*i, 43+2*i
+	return CIDRs{
+		Pods:     fmt.Sprintf("10.%d.0.0/16", pods),
+		Services: fmt.Sprintf("10.%d.0.0/16", svc),
+		// k3s' default is the .10 of its default service range; with
+		// another range it must be given.
+		DNS: fmt.Sprintf("10.%d.0.10", svc),
 	}
 }
 

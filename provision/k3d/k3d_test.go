@@ -5,17 +5,17 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/k3d-io/k3d/v5/pkg/runtimes"
-	runtimeerr "github.com/k3d-io/k3d/v5/pkg/runtimes/errors"
-	runtimetypes "github.com/k3d-io/k3d/v5/pkg/runtimes/types"
 	k3dtypes "github.com/k3d-io/k3d/v5/pkg/types"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/local"
@@ -59,6 +59,7 @@ func TestClusterConfigWithoutDocker(t *testing.T) {
 	for _, comp := range []string{"local-storage", "traefik", "servicelb", "metrics-server"} {
 		wantArgs = append(wantArgs, "--disable="+comp)
 	}
+	wantArgs = append(wantArgs, "--cluster-cidr=10.42.0.0/16", "--service-cidr=10.43.0.0/16", "--cluster-dns=10.43.0.10", "--tls-san=k3d-dstload-server-0")
 	if !slices.Equal(n.Args, wantArgs) {
 		t.Errorf("k3s args %v, want %v", n.Args, wantArgs)
 	}
@@ -75,12 +76,81 @@ func TestClusterConfigWithoutDocker(t *testing.T) {
 		t.Errorf("create opts wait=%v timeout=%s", cc.ClusterCreateOpts.WaitForServer, cc.ClusterCreateOpts.Timeout)
 	}
 	// Both clusters of a multicluster environment join the same network.
-	cc2, err := ClusterConfig(context.Background(), runtimes.Docker, SimpleConfig(ClusterSpec{Name: ClusterName("dstload", 1), Image: DefaultK3sImage, Network: NetworkName("dstload"), APIHostPort: 41235}))
+	cc2, err := ClusterConfig(context.Background(), runtimes.Docker, SimpleConfig(ClusterSpec{Name: ClusterName("dstload", 1), Index: 1, Image: DefaultK3sImage, Network: NetworkName("dstload"), APIHostPort: 41235}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cc2.Cluster.Network.Name != c.Network.Name || cc2.Cluster.Name != "dstload-2" {
 		t.Errorf("second cluster %s on network %s", cc2.Cluster.Name, cc2.Cluster.Network.Name)
+	}
+	// ... so they must not hand out the same pod and service addresses.
+	ranges := func(args []string) (pods, svc netip.Prefix) {
+		for _, a := range args {
+			if v, ok := strings.CutPrefix(a, "--cluster-cidr="); ok {
+				pods = netip.MustParsePrefix(v)
+			}
+			if v, ok := strings.CutPrefix(a, "--service-cidr="); ok {
+				svc = netip.MustParsePrefix(v)
+			}
+		}
+		return pods, svc
+	}
+	p1, s1 := ranges(n.Args)
+	p2, s2 := ranges(cc2.Cluster.Nodes[0].Args)
+	all := []netip.Prefix{p1, s1, p2, s2, netip.MustParsePrefix(local.NodePodCIDR(0))}
+	for i := range all {
+		for j := i + 1; j < len(all); j++ {
+			if !all[i].IsValid() || all[i].Overlaps(all[j]) {
+				t.Errorf("ranges overlap or are missing: %v (cluster 1 pods, services; cluster 2 pods, services; KWOK node 0 pods)", all)
+			}
+		}
+	}
+	if !slices.Contains(cc2.Cluster.Nodes[0].Args, "--tls-san=k3d-dstload-2-server-0") {
+		t.Errorf("second cluster's server certificate does not name its container: %v", cc2.Cluster.Nodes[0].Args)
+	}
+}
+
+// The link's kubeconfig reaches the other cluster's API server inside the
+// Docker network; the host's kubeconfig file stays as it was.
+func TestInternalKubeconfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	host := clientcmdapi.NewConfig()
+	host.Clusters["k3d-dstload-2"] = &clientcmdapi.Cluster{Server: "https://127.0.0.1:41235", CertificateAuthorityData: []byte("CA")}
+	host.AuthInfos["admin@k3d-dstload-2"] = &clientcmdapi.AuthInfo{ClientCertificateData: []byte("CERT"), ClientKeyData: []byte("KEY")}
+	host.Contexts["k3d-dstload-2"] = &clientcmdapi.Context{Cluster: "k3d-dstload-2", AuthInfo: "admin@k3d-dstload-2"}
+	host.Contexts["other"] = &clientcmdapi.Context{Cluster: "k3d-dstload-2", AuthInfo: "admin@k3d-dstload-2"}
+	host.CurrentContext = "k3d-dstload-2"
+	if err := clientcmd.WriteToFile(*host, path); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, context, want string }{
+		{"current context", "", ""},
+		{"named context", "k3d-dstload-2", ""},
+		{"no such context", "nope", "no complete context"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := InternalKubeconfig(path, tc.context, "dstload-2")
+			if tc.want != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("got %v, want %q", err, tc.want)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl := cfg.Clusters[cfg.Contexts[cfg.CurrentContext].Cluster]
+			if cl.Server != "https://k3d-dstload-2-server-0:6443" || string(cl.CertificateAuthorityData) != "CA" {
+				t.Errorf("cluster %+v", cl)
+			}
+			if len(cfg.Contexts) != 1 || string(cfg.AuthInfos["admin@k3d-dstload-2"].ClientKeyData) != "KEY" {
+				t.Errorf("contexts %v auth %v", cfg.Contexts, cfg.AuthInfos)
+			}
+		})
+	}
+	again, err := clientcmd.LoadFromFile(path)
+	if err != nil || again.Clusters["k3d-dstload-2"].Server != "https://127.0.0.1:41235" {
+		t.Errorf("the host kubeconfig changed: %v %v", again, err)
 	}
 }
 
@@ -172,9 +242,9 @@ func TestDockerUnreachable(t *testing.T) {
 	env := testEnv(t)
 	p := New(Options{})
 	var du *DockerUnavailableError
-	// Validate runs before `up` writes anything: it must catch it.
-	if err := p.Validate(); !errors.As(err, &du) {
-		t.Fatalf("Validate without Docker: got %v, want DockerUnavailableError", err)
+	// Preflight runs before `up` writes anything: it must catch it.
+	if err := p.Preflight(context.Background()); !errors.As(err, &du) {
+		t.Fatalf("Preflight without Docker: got %v, want DockerUnavailableError", err)
 	}
 	st := &provision.State{Name: "dstload", Provider: ProviderName}
 	saves := 0
@@ -208,156 +278,6 @@ func TestDockerUnreachable(t *testing.T) {
 	if err != nil || len(comps) != 1 || comps[0].Health != provision.Unhealthy || !strings.Contains(comps[0].Detail, "Docker is not reachable") {
 		t.Errorf("Status without Docker: %+v, %v", comps, err)
 	}
-}
-
-// fakeRuntime stands in for Docker, which cannot run here, in the tests of
-// the rollback path. It keeps networks, volumes and containers in maps and
-// fails container creation, as a daemon does when the k3s image cannot be
-// pulled. Methods the SDK must not reach on this path panic (nil embedded
-// interface).
-type fakeRuntime struct {
-	runtimes.Runtime
-	mu       sync.Mutex
-	networks map[string]bool
-	volumes  map[string]map[string]string // name -> labels
-	nodes    []*k3dtypes.Node
-	failNode string // CreateNode fails for names with this suffix
-	deleted  []string
-}
-
-func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{networks: map[string]bool{}, volumes: map[string]map[string]string{}}
-}
-
-func (f *fakeRuntime) ID() string      { return "fake" }
-func (f *fakeRuntime) GetHost() string { return "" }
-func (f *fakeRuntime) Info() (*runtimetypes.RuntimeInfo, error) {
-	return &runtimetypes.RuntimeInfo{Name: "fake"}, nil
-}
-func (f *fakeRuntime) GetRuntimePath() string                      { return "/fake.sock" }
-func (f *fakeRuntime) GetImages(context.Context) ([]string, error) { return nil, nil }
-
-func (f *fakeRuntime) GetNetwork(_ context.Context, n *k3dtypes.ClusterNetwork) (*k3dtypes.ClusterNetwork, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.networks[n.Name] {
-		return nil, runtimeerr.ErrRuntimeNetworkNotExists
-	}
-	return &k3dtypes.ClusterNetwork{Name: n.Name, ID: "id-" + n.Name}, nil
-}
-
-func (f *fakeRuntime) CreateNetworkIfNotPresent(_ context.Context, n *k3dtypes.ClusterNetwork) (*k3dtypes.ClusterNetwork, bool, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	existed := f.networks[n.Name]
-	f.networks[n.Name] = true
-	out := *n
-	out.ID = "id-" + n.Name
-	return &out, existed, nil
-}
-
-func (f *fakeRuntime) DeleteNetwork(_ context.Context, name string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.networks[name] {
-		return runtimeerr.ErrRuntimeNetworkNotExists
-	}
-	delete(f.networks, name)
-	f.deleted = append(f.deleted, "network/"+name)
-	return nil
-}
-
-func (f *fakeRuntime) GetNodesInNetwork(_ context.Context, name string) ([]*k3dtypes.Node, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.networks[name] {
-		return nil, runtimeerr.ErrRuntimeNetworkNotExists
-	}
-	return slices.Clone(f.nodes), nil
-}
-
-func (f *fakeRuntime) CreateVolume(_ context.Context, name string, labels map[string]string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.volumes[name] = labels
-	return nil
-}
-
-func (f *fakeRuntime) GetVolumesByLabel(_ context.Context, labels map[string]string) ([]string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []string
-	for name, l := range f.volumes {
-		if matches(l, labels) {
-			out = append(out, name)
-		}
-	}
-	return out, nil
-}
-
-func (f *fakeRuntime) DeleteVolume(_ context.Context, name string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	delete(f.volumes, name)
-	f.deleted = append(f.deleted, "volume/"+name)
-	return nil
-}
-
-func (f *fakeRuntime) GetNodesByLabel(_ context.Context, labels map[string]string) ([]*k3dtypes.Node, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	var out []*k3dtypes.Node
-	for _, n := range f.nodes {
-		if matches(n.RuntimeLabels, labels) {
-			out = append(out, n)
-		}
-	}
-	return out, nil
-}
-
-func (f *fakeRuntime) CreateNode(_ context.Context, n *k3dtypes.Node) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failNode != "" && strings.HasSuffix(n.Name, f.failNode) {
-		return errors.New("pull access denied for rancher/k3s")
-	}
-	f.nodes = append(f.nodes, n)
-	return nil
-}
-
-func (f *fakeRuntime) DeleteNode(_ context.Context, n *k3dtypes.Node) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.nodes = slices.DeleteFunc(f.nodes, func(x *k3dtypes.Node) bool { return x.Name == n.Name })
-	f.deleted = append(f.deleted, "node/"+n.Name)
-	return nil
-}
-
-func (f *fakeRuntime) StartNode(_ context.Context, n *k3dtypes.Node) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	n.State.Running = true
-	return nil
-}
-
-func (f *fakeRuntime) GetNode(_ context.Context, n *k3dtypes.Node) (*k3dtypes.Node, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, x := range f.nodes {
-		if x.Name == n.Name {
-			return x, nil
-		}
-	}
-	return nil, errors.New("no such container")
-}
-
-func matches(have, want map[string]string) bool {
-	for k, v := range want {
-		if have[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 func TestCreateFailureRollsBack(t *testing.T) {
@@ -425,13 +345,13 @@ func TestInternalServer(t *testing.T) {
 
 func TestWorkloadImageRecord(t *testing.T) {
 	st := &provision.State{}
-	if _, _, ok := WorkloadImage(st); ok {
+	if _, _, ok := WorkloadImage(st, ""); ok {
 		t.Fatal("empty state reports an image")
 	}
-	if err := storeData(st, &data{WorkloadImage: "dstload.local/dstload:v1-abcdef012345"}); err != nil {
+	if err := storeData(st, &data{Clusters: []clusterRec{{Name: "dstload", WorkloadImage: "dstload.local/dstload:v1-abcdef012345"}, {Name: "dstload-2"}}}); err != nil {
 		t.Fatal(err)
 	}
-	repo, tag, ok := WorkloadImage(st)
+	repo, tag, ok := WorkloadImage(st, "")
 	if !ok || repo != "dstload.local/dstload" || tag != "v1-abcdef012345" {
 		t.Fatalf("got %q %q %v", repo, tag, ok)
 	}

@@ -44,8 +44,14 @@ func (p *Provider) importWorkloadImage(ctx context.Context, env provision.Env, s
 		return fmt.Errorf("workload image: %w", err)
 	}
 	ref := built.Tag.String()
-	if d.WorkloadImage == ref {
-		return nil // this very image is in the clusters already
+	var todo []*clusterRec
+	for i := range d.Clusters {
+		if d.Clusters[i].WorkloadImage != ref {
+			todo = append(todo, &d.Clusters[i])
+		}
+	}
+	if len(todo) == 0 {
+		return nil // this very image is in every cluster already
 	}
 	dir := filepath.Join(env.Dir, imagesDir)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -56,8 +62,8 @@ func (p *Provider) importWorkloadImage(ctx context.Context, env provision.Env, s
 	if err := image.WriteTarball(built, tarPath); err != nil {
 		return err
 	}
-	env.Progressf("importing workload image %s", ref)
-	for _, rec := range d.Clusters {
+	for _, rec := range todo {
+		env.Progressf("importing workload image %s into %s", ref, rec.Name)
 		c, err := client.ClusterGet(ctx, p.opts.Runtime, &k3dtypes.Cluster{Name: rec.Name})
 		if err != nil {
 			return fmt.Errorf("import workload image into %s: %w", rec.Name, err)
@@ -68,6 +74,13 @@ func (p *Provider) importWorkloadImage(ctx context.Context, env provision.Env, s
 		if err := client.ImageImportIntoClusterMulti(ctx, p.opts.Runtime, []string{tarPath}, c, k3dtypes.ImageImportOpts{Mode: k3dtypes.ImportModeDirect}); err != nil {
 			return fmt.Errorf("import workload image into %s: %w", rec.Name, err)
 		}
+		rec.WorkloadImage = ref
+		if err := storeData(st, d); err != nil {
+			return err
+		}
+		if err := save(st); err != nil {
+			return err
+		}
 	}
 	// Only the newest image is kept on disk.
 	old, _ := filepath.Glob(filepath.Join(dir, "dstload-*.tar"))
@@ -76,9 +89,5 @@ func (p *Provider) importWorkloadImage(ctx context.Context, env provision.Env, s
 			os.Remove(f)
 		}
 	}
-	d.WorkloadImage = ref
-	if err := storeData(st, d); err != nil {
-		return err
-	}
-	return save(st)
+	return nil
 }

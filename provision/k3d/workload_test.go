@@ -102,7 +102,7 @@ func TestImportWorkloadImage(t *testing.T) {
 	if want := []string{"k3d-dstload-2-server-0", "k3d-dstload-server-0"}; !slices.Equal(nodes, want) {
 		t.Fatalf("imported into %v, want %v", nodes, want)
 	}
-	repo, tag, ok := WorkloadImage(st)
+	repo, tag, ok := WorkloadImage(st, "")
 	if !ok || repo != "dstload.local/dstload" || tag == "" {
 		t.Fatalf("recorded image %q:%q %v", repo, tag, ok)
 	}
@@ -150,10 +150,61 @@ func TestImportSkipsUnusableBinary(t *testing.T) {
 	if err := p.importWorkloadImage(context.Background(), env, st, &data{Clusters: []clusterRec{{Name: "dstload"}}}, func(*provision.State) error { return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, ok := WorkloadImage(st); ok || len(rt.execs) != 0 {
+	if _, _, ok := WorkloadImage(st, ""); ok || len(rt.execs) != 0 {
 		t.Errorf("imported or recorded an unusable binary: %v", rt.execs)
 	}
 	if !strings.Contains(progress.String(), "workload image not imported") {
 		t.Errorf("progress %q does not say why", progress.String())
+	}
+}
+
+// The image is recorded per cluster: a cluster that up makes again (after
+// it was removed) or a cluster added later gets it although the others
+// have it already; a failed re-creation forgets the old cluster's import.
+func TestWorkloadImagePerCluster(t *testing.T) {
+	rt := &execRecorder{fakeRuntime: newFakeRuntime()}
+	for _, c := range []string{"dstload", "dstload-2"} {
+		rt.nodes = append(rt.nodes, &k3dtypes.Node{Name: "k3d-" + c + "-server-0", Role: k3dtypes.ServerRole,
+			RuntimeLabels: map[string]string{k3dtypes.LabelClusterName: c, k3dtypes.LabelRole: string(k3dtypes.ServerRole)}})
+	}
+	env := testEnv(t)
+	p := New(Options{Runtime: rt, WorkloadBinary: staticBinary(t)})
+	st := &provision.State{Name: "dstload", Provider: ProviderName}
+	d := &data{Clusters: []clusterRec{{Name: "dstload"}}}
+	if err := p.importWorkloadImage(context.Background(), env, st, d, nopSave); err != nil {
+		t.Fatal(err)
+	}
+	ref := d.Clusters[0].WorkloadImage
+	// A second cluster joins (--clusters 2 on a later up).
+	d.Clusters = append(d.Clusters, clusterRec{Name: "dstload-2"})
+	rt.execs = nil
+	if err := p.importWorkloadImage(context.Background(), env, st, d, nopSave); err != nil {
+		t.Fatal(err)
+	}
+	if len(rt.execs) != 1 || rt.execs[0][0] != "k3d-dstload-2-server-0" {
+		t.Fatalf("imports %v, want only into the new cluster", rt.execs)
+	}
+	for _, c := range []string{"dstload", "dstload-2"} {
+		if repo, tag, ok := WorkloadImage(st, c); !ok || repo+":"+tag != ref {
+			t.Errorf("cluster %s: image %q:%q %v, want %s", c, repo, tag, ok, ref)
+		}
+	}
+
+	// The first cluster is gone; up makes it again (here it fails) and its
+	// record no longer claims the image.
+	rt.nodes = slices.DeleteFunc(rt.nodes, func(n *k3dtypes.Node) bool { return n.Name == "k3d-dstload-server-0" })
+	rt.failNode = "-server-0"
+	if err := storeData(st, d); err != nil {
+		t.Fatal(err)
+	}
+	c := New(Options{Runtime: rt.fakeRuntime, NoWorkloadImage: true})
+	if err := c.Create(context.Background(), env, st, nopSave); err == nil {
+		t.Fatal("create succeeded on a fake that fails")
+	}
+	if _, _, ok := WorkloadImage(st, "dstload"); ok {
+		t.Error("a re-created cluster is recorded with the image of the one it replaced")
+	}
+	if _, _, ok := WorkloadImage(st, "dstload-2"); !ok {
+		t.Error("the other cluster lost its image record")
 	}
 }
