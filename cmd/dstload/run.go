@@ -181,8 +181,8 @@ machines and CI, e.g.:
 			switch res.Report.Verdict {
 			case report.Pass:
 			case report.Inconclusive:
-				return &exitError{code: exitInconclusive, err: fmt.Errorf("scenario %s is inconclusive: %s (see %s)",
-					s.Name, strings.Join(res.Report.Instrument.Reasons, "; "), res.Files.Markdown)}
+				return &exitError{code: exitInconclusive, err: fmt.Errorf("scenario %s is inconclusive: the observer may have seen changes up to %s late, enough to change a latency verdict (see %s)",
+					s.Name, report.FormatSeconds(res.Report.Instrument.ErrorBoundSeconds), res.Files.Markdown)}
 			default:
 				return &exitError{code: exitCriteria, err: fmt.Errorf("scenario %s failed its criteria (see %s)", s.Name, res.Files.Markdown)}
 			}

@@ -142,9 +142,9 @@ func Compare(a, b *Report, aPath, bPath string, tolerance float64) Comparison {
 		name string
 		r    *Report
 	}{{"A", a}, {"B", b}} {
-		if !side.r.Instrument.Reliable && side.r.Instrument.UpdateSamples > 0 {
-			c.Warnings = append(c.Warnings, fmt.Sprintf("%s's instrument was unreliable (%s): its latencies may be too small",
-				side.name, strings.Join(side.r.Instrument.Reasons, "; ")))
+		if in := side.r.Instrument; !in.Reliable && in.UpdateSamples > 0 {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s's update latencies may be up to %s too small (%s)",
+				side.name, secs(in.ErrorBoundSeconds), in.ErrorBoundSource))
 		}
 	}
 	for _, h := range headlines() {

@@ -8,24 +8,18 @@ import (
 	"github.com/dstload/dstload/workload/scenario"
 )
 
-// The instrument's bounds (docs/latency.md). An update latency below zero
-// means a stream received a change before the observer recorded it: the
-// observer, the reference clock, was late by at least that much, and every
-// latency measured against it may be too small by as much. Small negative
-// values are expected (the observer and the controller are two watchers
-// of one API server); beyond these bounds the latency verdicts are not
-// trusted.
+// The instrument's bounds (docs/latency.md). Update latency and fanout
+// completion are measured from the observer's timestamps: an observer that
+// sees a change late makes them too small, by at most how late it was.
+// That error bound comes from the observer's canary where it runs (local
+// provider); elsewhere the most negative update latency is the only
+// evidence of it.
 const (
-	// SkewBound is the skew tolerated in any one sample.
+	// ErrorAim is the error bound dstload aims for; above it the report
+	// calls the instrument unreliable (its verdicts still use the bound).
+	ErrorAim = 0.050 // seconds
+	// SkewBound: update latencies below -SkewBound are counted apart.
 	SkewBound = 0.005 // seconds
-	// MaxShareBeyondSkew is the share of samples allowed below -SkewBound.
-	MaxShareBeyondSkew = 0.01
-	// HardSkewBound: no sample may be below -HardSkewBound.
-	HardSkewBound = 0.020 // seconds
-	// WatchLagBound bounds the observer canary's watch delay (p99): how
-	// long after the API server answered a write the observer's watch
-	// delivered it. Beyond it the observer may see changes late.
-	WatchLagBound = 0.050 // seconds
 	// CPUBudget is the share of the destination controller's CPU that
 	// dstload aims to stay under (reported, not judged).
 	CPUBudget = 0.5
@@ -33,8 +27,15 @@ const (
 
 // Instrument says how far the run's own measurement can be trusted.
 type Instrument struct {
-	// Reliable is false when the observer's skew exceeds the bounds; the
-	// latency criteria it could have changed are then inconclusive.
+	// ErrorBoundSeconds is how much too small an update latency or a
+	// fanout completion can be; ErrorBoundSource says where it comes from:
+	// "observer canary" (the largest watch delay measured) or "negative
+	// update latencies" (no canary: the most negative one).
+	ErrorBoundSeconds float64 `json:"errorBoundSeconds"`
+	ErrorBoundSource  string  `json:"errorBoundSource"`
+	// Reliable is ErrorBoundSeconds <= ErrorAim; Reasons say why not.
+	// Criteria use the bound either way: a result that the bound could
+	// move across its threshold is inconclusive.
 	Reliable bool     `json:"reliable"`
 	Reasons  []string `json:"reasons,omitempty"`
 
@@ -43,23 +44,21 @@ type Instrument struct {
 	NegativeShare           float64 `json:"negativeShare"`
 	BeyondSkewShare         float64 `json:"beyondSkewShare"`
 	MinUpdateLatencySeconds float64 `json:"minUpdateLatencySeconds"`
-	SkewBoundSeconds        float64 `json:"skewBoundSeconds"`
-	HardSkewBoundSeconds    float64 `json:"hardSkewBoundSeconds"`
-	// WatchDelayP99Seconds is the observer canary's watch delay (0
-	// when not measured, e.g. in-cluster). When it is measured and within
-	// WatchLagBound, the observer saw every change within that time of
-	// its commit, so an update latency more negative than it is the
-	// controller's doing: it removed or added the endpoint before the
-	// EndpointSlices said so (AheadOfSlicesShare), not the instrument's
-	// error.
-	WatchDelayP99Seconds float64  `json:"watchDelayP99Seconds"`
-	WatchDelayMaxSeconds float64  `json:"watchDelayMaxSeconds"`
-	AheadOfSlicesShare       float64  `json:"aheadOfSlicesShare"`
-	Notes                    []string `json:"notes,omitempty"`
+	// Watch delays of the observer's canary: how long after the API
+	// server answered a write the observer's watch delivered it.
+	WatchDelays          int     `json:"watchDelays"`
+	WatchDelayP99Seconds float64 `json:"watchDelayP99Seconds"`
+	WatchDelayMaxSeconds float64 `json:"watchDelayMaxSeconds"`
+	// AheadOfSlicesShare: update latencies more negative than the error
+	// bound. The observer saw those changes within the bound of their
+	// commit, so the streams got them before the EndpointSlices said so:
+	// the controller's doing, not the instrument's (canary only).
+	AheadOfSlicesShare float64  `json:"aheadOfSlicesShare"`
+	Notes              []string `json:"notes,omitempty"`
 
 	// Processes are dstload's own measuring processes: CPU seconds and how
-	// late a 10 ms timer fired in each (the observer's is how late its
-	// timestamps can be; the clients' how late their receipts can be).
+	// late a 10 ms timer fired in each (a starved process takes its
+	// timestamps late).
 	Processes []record.ProcessStat `json:"processes"`
 	// DstloadCPUSeconds sums Processes; DestinationCPUSeconds is the
 	// controller's over the sampled window; CPURatio dstload/destination
@@ -69,11 +68,10 @@ type Instrument struct {
 	CPURatio              float64 `json:"cpuRatio"`
 }
 
-// instrument judges the observer's skew from the update latencies (in
-// seconds) and adds the processes' own figures.
+// instrument derives the error bound from the observer's canary (or the
+// update latencies, in seconds) and adds the processes' own figures.
 func instrument(upd []float64, procs []record.ProcessStat, dstCPU float64) Instrument {
-	in := Instrument{Reliable: true, UpdateSamples: len(upd), SkewBoundSeconds: SkewBound, HardSkewBoundSeconds: HardSkewBound,
-		Processes: procs, DestinationCPUSeconds: dstCPU}
+	in := Instrument{UpdateSamples: len(upd), Processes: procs, DestinationCPUSeconds: dstCPU}
 	if in.Processes == nil {
 		in.Processes = []record.ProcessStat{}
 	}
@@ -99,18 +97,13 @@ func instrument(upd []float64, procs []record.ProcessStat, dstCPU float64) Instr
 			canary = &procs[i]
 		}
 	}
-	if canary != nil {
-		// The observer's lag is measured: judge it, and read negative
-		// latencies beyond it as the controller's.
-		in.WatchDelayP99Seconds, in.WatchDelayMaxSeconds = canary.WatchDelayP99, canary.WatchDelayMax
-		if canary.WatchDelayP99 > WatchLagBound {
-			in.Reliable = false
-			in.Reasons = append(in.Reasons, fmt.Sprintf("the observer's watch delay p99 is %s (bound %s): it may have seen changes late",
-				secs(canary.WatchDelayP99), secs(WatchLagBound)))
-		}
+	switch {
+	case canary != nil:
+		in.WatchDelays, in.WatchDelayP99Seconds, in.WatchDelayMaxSeconds = canary.WatchDelays, canary.WatchDelayP99, canary.WatchDelayMax
+		in.ErrorBoundSeconds, in.ErrorBoundSource = canary.WatchDelayMax, "observer canary"
 		ahead := 0
 		for _, v := range upd {
-			if v < -max(SkewBound, canary.WatchDelayMax) {
+			if v < -max(SkewBound, in.ErrorBoundSeconds) {
 				ahead++
 			}
 		}
@@ -118,21 +111,18 @@ func instrument(upd []float64, procs []record.ProcessStat, dstCPU float64) Instr
 			in.AheadOfSlicesShare = float64(ahead) / float64(len(upd))
 		}
 		if ahead > 0 {
-			in.Notes = append(in.Notes, fmt.Sprintf("%.1f%% of update latencies are below -%s, more than the observer's slowest watch delay: the controller sent those changes before the EndpointSlices showed them (for removals: pods already deleted, see docs/latency.md)",
-				100*in.AheadOfSlicesShare, secs(max(SkewBound, canary.WatchDelayMax))))
+			in.Notes = append(in.Notes, fmt.Sprintf("%.1f%% of update latencies are below -%s, beyond the observer's largest watch delay: the controller sent those changes before the EndpointSlices showed them (removals: pods already deleted; docs/latency.md)",
+				100*in.AheadOfSlicesShare, secs(max(SkewBound, in.ErrorBoundSeconds))))
 		}
-	} else {
-		// No measure of the observer's lag: negative latencies are
-		// all the evidence there is.
-		if in.BeyondSkewShare > MaxShareBeyondSkew {
-			in.Reliable = false
-			in.Reasons = append(in.Reasons, fmt.Sprintf("%.1f%% of update latencies are below -%s (bound %.0f%%): the observer may have seen those changes late",
-				100*in.BeyondSkewShare, secs(SkewBound), 100*MaxShareBeyondSkew))
-		}
-		if len(upd) > 0 && in.MinUpdateLatencySeconds < -HardSkewBound {
-			in.Reliable = false
-			in.Reasons = append(in.Reasons, fmt.Sprintf("the smallest update latency is %s (bound -%s)", secs(in.MinUpdateLatencySeconds), secs(HardSkewBound)))
-		}
+	case len(upd) > 0:
+		in.ErrorBoundSeconds, in.ErrorBoundSource = max(0, -in.MinUpdateLatencySeconds), "negative update latencies"
+	default:
+		in.ErrorBoundSource = "none"
+	}
+	in.Reliable = in.ErrorBoundSeconds <= ErrorAim
+	if !in.Reliable {
+		in.Reasons = append(in.Reasons, fmt.Sprintf("the observer may have seen changes up to %s late (%s; aim %s)",
+			secs(in.ErrorBoundSeconds), in.ErrorBoundSource, secs(ErrorAim)))
 	}
 	for _, p := range procs {
 		in.DstloadCPUSeconds += p.CPUSeconds
@@ -141,6 +131,22 @@ func instrument(upd []float64, procs []record.ProcessStat, dstCPU float64) Instr
 		in.CPURatio = in.DstloadCPUSeconds / dstCPU
 	}
 	return in
+}
+
+// withinError judges an observer-based value v against its bounds given
+// that the true value lies in [v, v+e]: pass or fail when the whole range
+// agrees, inconclusive otherwise.
+func withinError(u scenario.Unit, v, e float64, lo, hi *float64) (verdict, reason string) {
+	low, high := within(u, v, lo, hi), within(u, v+e, lo, hi)
+	switch {
+	case low && high:
+		return Pass, ""
+	case !low && !high || hi != nil && !low:
+		// Above a maximum already: the observer's lateness only hides more.
+		return Fail, ""
+	}
+	return Inconclusive, fmt.Sprintf("the observer may have seen changes up to %s late, so the value may be up to %s",
+		secs(e), scenario.FormatValue(u, v+e))
 }
 
 // observerBased are the metrics measured from the observer's timestamps:
@@ -156,24 +162,22 @@ func observerBased(metric string) bool {
 
 // instrumentText is the one-line instrument summary.
 func instrumentText(in Instrument) string {
-	var parts []string
+	parts := []string{fmt.Sprintf("error bound %s (%s)", secs(in.ErrorBoundSeconds), in.ErrorBoundSource)}
+	if !in.Reliable {
+		parts[0] += fmt.Sprintf(", above the %s aim", secs(ErrorAim))
+	}
+	if in.WatchDelays > 0 {
+		parts = append(parts, fmt.Sprintf("observer watch delay p99 %s max %s", secs(in.WatchDelayP99Seconds), secs(in.WatchDelayMaxSeconds)))
+	}
 	if in.UpdateSamples > 0 {
-		parts = append(parts, fmt.Sprintf("skew: %.2f%% of update latencies < 0, %.2f%% < -%s, min %s",
-			100*in.NegativeShare, 100*in.BeyondSkewShare, secs(SkewBound), secs(in.MinUpdateLatencySeconds)))
+		parts = append(parts, fmt.Sprintf("%.1f%% of update latencies < 0, min %s", 100*in.NegativeShare, secs(in.MinUpdateLatencySeconds)))
 	}
 	for _, p := range in.Processes {
-		parts = append(parts, fmt.Sprintf("%s cpu %.1fs, timer late p99 %s max %s", p.Process, p.CPUSeconds, secs(p.TickLatenessP99), secs(p.TickLatenessMax)))
-	}
-	if in.WatchDelayP99Seconds > 0 {
-		parts = append(parts, fmt.Sprintf("observer watch delay p99 %s max %s", secs(in.WatchDelayP99Seconds), secs(in.WatchDelayMaxSeconds)))
+		parts = append(parts, fmt.Sprintf("%s cpu %.1fs, timer late p99 %s", p.Process, p.CPUSeconds, secs(p.TickLatenessP99)))
 	}
 	if in.CPURatio > 0 {
 		parts = append(parts, fmt.Sprintf("dstload cpu %.1fs = %.2fx the destination's %.1fs", in.DstloadCPUSeconds, in.CPURatio, in.DestinationCPUSeconds))
 	}
 	parts = append(parts, in.Notes...)
-	s := strings.Join(parts, "; ")
-	if !in.Reliable {
-		s = "UNRELIABLE: " + strings.Join(in.Reasons, "; ") + "; " + s
-	}
-	return s
+	return strings.Join(parts, "; ")
 }

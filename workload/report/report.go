@@ -84,9 +84,9 @@ type Environment struct {
 	// given with `up --destination-arg`.
 	DestinationBin  string   `json:"destinationBin,omitempty"`
 	DestinationArgs []string `json:"destinationArgs,omitempty"`
-	OS              string `json:"os"`
-	Arch            string `json:"arch"`
-	CPUs            int    `json:"cpus"`
+	OS              string   `json:"os"`
+	Arch            string   `json:"arch"`
+	CPUs            int      `json:"cpus"`
 }
 
 // Versions of what was measured and what measured it.
