@@ -277,7 +277,15 @@ func (p *Provider) Create(ctx context.Context, env provision.Env, st *provision.
 	if err := writeSchedulerConfig(filepath.Join(ps.config, "scheduler.yaml"), filepath.Join(ps.config, "scheduler.kubeconfig")); err != nil {
 		return err
 	}
-	st.SetCluster(provision.Cluster{Name: env.Name, Kubeconfig: ps.kubeconfig, Context: ctxName, Server: server})
+	// Only the access fields: a resumed Create must keep the record of the
+	// destination controller (its binary and flags), which `up` restarts
+	// from it.
+	cl := provision.Cluster{Name: env.Name}
+	if old := st.Cluster(env.Name); old != nil && old.Name == env.Name {
+		cl = *old
+	}
+	cl.Kubeconfig, cl.Context, cl.Server = ps.kubeconfig, ctxName, server
+	st.SetCluster(cl)
 	if err := save(st); err != nil {
 		return err
 	}
