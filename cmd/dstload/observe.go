@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -91,7 +92,14 @@ func runObserve(ctx context.Context, a *app, kf kubeFlags, namespace string, ser
 	}
 	actx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
-	addr, _, err := admin.Serve(actx, a.log, adminAddr, admin.Handlers{Registry: reg, Ready: obs.Ready, Records: records}.Mux())
+	// /ready-endpoints is the count alone: `dstload run` polls it every
+	// 200 ms while it waits, and a /metrics scrape costs the observer
+	// more than it should at that rate.
+	count := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, obs.ReadyEndpoints())
+	})
+	addr, _, err := admin.Serve(actx, a.log, adminAddr, admin.Handlers{Registry: reg, Ready: obs.Ready, Records: records,
+		Extra: map[string]http.Handler{"GET /ready-endpoints": count}}.Mux())
 	if err != nil {
 		return err
 	}

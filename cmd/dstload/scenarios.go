@@ -14,7 +14,7 @@ func newScenariosCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "scenarios",
 		Short: "List the scenario catalogue with shapes and criteria",
-		Long: `List the embedded scenarios (SPEC section 5) that 'dstload run NAME' accepts,
+		Long: `List the embedded scenarios that 'dstload run NAME' accepts,
 with their shapes and success criteria. 'dstload run' also takes a path to
 your own scenario file in the same format.`,
 		Args: noArgs,

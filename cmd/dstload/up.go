@@ -15,7 +15,7 @@ import (
 	"github.com/dstload/dstload/provision/stack"
 )
 
-// defaultProvider is the SPEC's default (k3d, needs Docker).
+// defaultProvider is k3d (needs Docker).
 const defaultProvider = "k3d"
 
 // upOptions are the flags of `dstload up`.

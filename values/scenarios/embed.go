@@ -1,5 +1,5 @@
 // Package scenarios embeds dstload's scenario catalogue: the five scenarios
-// of Linkerd's destination load-test plan (SPEC section 5). The files are
+// of Linkerd's destination load-test plan. The files are
 // read and validated by workload/scenario.
 package scenarios
 

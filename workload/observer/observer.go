@@ -230,6 +230,18 @@ func (o *Observer) Ready() error {
 	return nil
 }
 
+// ReadyEndpoints is the number of ready endpoints of the observed
+// services (the dstload_observer_ready_endpoints gauge).
+func (o *Observer) ReadyEndpoints() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, svc := range o.services {
+		n += len(svc.ready)
+	}
+	return n
+}
+
 // Stats are the observer's own counters, for the report's instrument
 // section.
 type Stats struct {

@@ -31,7 +31,7 @@ func (c StreamChange) before(d StreamChange) bool {
 	return c.Addr < d.Addr
 }
 
-// UpdateLatency is SPEC section 4's update latency for one endpoint change
+// UpdateLatency is the update latency (docs/latency.md) of one endpoint change
 // and one sampled stream: from the observer seeing the change in the
 // EndpointSlices to the stream receiving the matching Add or Remove.
 type UpdateLatency struct {
@@ -117,7 +117,7 @@ type receiptKey struct {
 	addr string
 }
 
-// Analyze joins churn, observer and client records into SPEC section 4's
+// Analyze joins churn, observer and client records into docs/latency.md's
 // numbers. It is pure: the same Set gives the same Analysis.
 //
 // Update latency matching: an endpoint's observed changes alternate

@@ -1,5 +1,6 @@
 // Package record defines the measurement records dstload's workload processes
-// produce, and the analysis that turns them into SPEC section 4's latencies.
+// produce, and the analysis that turns them into the latencies of
+// docs/latency.md.
 //
 // Three processes write records and one reads them:
 //   - churn (with its observer) writes ScaleEvent, ScaleFailure,

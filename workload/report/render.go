@@ -203,7 +203,7 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 		p("| %s | %s | %s | %s |\n", strings.ToUpper(c.Verdict), c.Threshold, c.MeasuredText, c.Reason)
 	}
 	writeInstrumentMarkdown(p, r.Instrument)
-	p("\n## Latencies\n\nSPEC section 4 words: *update latency* is EndpointSlice change seen by the observer -> matching Add/Remove on a stream; *fanout completion* is the last stream's convergence - k8s convergence; *e2e* is client convergence - API write; *first update* is first change seen - API write.\n\n")
+	p("\n## Latencies\n\nDefinitions (docs/latency.md in dstload's repository): *update latency* is EndpointSlice change seen by the observer -> matching Add/Remove on a stream; *fanout completion* is the last stream's convergence - k8s convergence; *e2e* is client convergence - API write; *first update* is first change seen - API write.\n\n")
 	p("| | n | p50 | p95 | p99 | p99.9 | max |\n|---|---|---|---|---|---|---|\n")
 	for _, row := range []struct {
 		name string

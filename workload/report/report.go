@@ -2,7 +2,7 @@
 // report.json (a versioned schema, documented in SCHEMA.md), report.md, a
 // terminal summary, plots, and the A/B comparison of two reports.
 //
-// Every latency word is SPEC section 4's; the joining of churn, observer and
+// Every latency word is defined in docs/latency.md; the joining of churn, observer and
 // client records is workload/record.Analyze, this package only aggregates
 // and judges.
 package report
@@ -41,7 +41,7 @@ type Report struct {
 	Run           Run         `json:"run"`
 	Sampling      Sampling    `json:"sampling"`
 
-	// Run-wide distributions (SPEC section 4 words).
+	// Run-wide distributions (docs/latency.md).
 	UpdateLatency      Quantiles `json:"updateLatency"`
 	E2ELatency         Quantiles `json:"e2eLatency"`
 	FirstUpdateLatency Quantiles `json:"firstUpdateLatency"`

@@ -5,16 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
-
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
 
 	"github.com/dstload/dstload/workload/record"
 )
@@ -46,7 +45,7 @@ func startObserver(ctx context.Context, cfg Config, tg *Targets, feedURL, dir st
 	args := append(append([]string(nil), cfg.ObserverCommand[1:]...),
 		"--kubeconfig", cfg.Kubeconfig, "--namespace", tg.Namespace, "--services", strings.Join(tg.Names(), ","),
 		"--port-name", "http", "--events-url", feedURL, "--metrics-addr", "127.0.0.1:0",
-		"--records-file", p.recordsFile, "--log-format", "json", "--canary-interval", "100ms")
+		"--records-file", p.recordsFile, "--log-format", "json", "--canary-interval", "250ms")
 	if cfg.Context != "" {
 		args = append(args, "--context", cfg.Context)
 	}
@@ -97,7 +96,7 @@ func startObserver(ctx context.Context, cfg Config, tg *Targets, feedURL, dir st
 // readyEndpoints is the observer's count of ready endpoints (-1 when it
 // cannot be read).
 func (p *observerProc) readyEndpoints(ctx context.Context) float64 {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.admin+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.admin+"/ready-endpoints", nil)
 	if err != nil {
 		return -1
 	}
@@ -106,16 +105,15 @@ func (p *observerProc) readyEndpoints(ctx context.Context) float64 {
 		return -1
 	}
 	defer resp.Body.Close()
-	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
-	for {
-		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); err != nil {
-			return -1
-		}
-		if mf.GetName() == "dstload_observer_ready_endpoints" && len(mf.GetMetric()) > 0 {
-			return mf.GetMetric()[0].GetGauge().GetValue()
-		}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return -1
 	}
+	n, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return -1
+	}
+	return float64(n)
 }
 
 // stop ends the observer (SIGTERM: it writes its records and exits) and

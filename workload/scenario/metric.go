@@ -31,7 +31,7 @@ type MetricInfo struct {
 	Doc   string
 }
 
-// Metric names. Latency words follow SPEC section 4.
+// Metric names. Latency words follow docs/latency.md.
 const (
 	UpdateLatencyP50     = "update_latency_p50"
 	UpdateLatencyP95     = "update_latency_p95"

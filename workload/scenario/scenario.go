@@ -1,6 +1,6 @@
 // Package scenario holds dstload's scenario files: what a run deploys, how it
-// churns, how many streams it opens and which criteria judge it (SPEC
-// section 5). Files are strict YAML: unknown fields are errors, and every
+// churns, how many streams it opens and which criteria judge it. Files
+// are strict YAML: unknown fields are errors, and every
 // error names the field.
 package scenario
 
