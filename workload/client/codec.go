@@ -57,48 +57,31 @@ func (u *update) decode(b []byte) error {
 	if u.keepRaw {
 		u.raw = append(u.raw[:0], b...)
 	}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return errMalformed
-		}
-		b = b[n:]
-		if typ != protowire.BytesType || num < fUpdateAdd || num > fUpdateNoEndpoints {
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return errMalformed
-			}
-			b = b[n:]
-			continue
-		}
-		v, n := protowire.ConsumeBytes(b)
-		if n < 0 {
-			return errMalformed
-		}
-		b = b[n:]
-		kind := kindNoEndpoints
+	return fields(b, func(num protowire.Number, v []byte) error {
+		kind := kindOther
 		switch num {
 		case fUpdateAdd:
 			kind = kindAdd
 		case fUpdateRemove:
 			kind = kindRemove
+		case fUpdateNoEndpoints:
+			kind = kindNoEndpoints
+		default:
+			return nil
 		}
 		if kind != u.kind {
 			// A later member of the oneof replaces an earlier one, as
 			// in proto; a repeated one merges (its addresses append).
 			u.kind, u.addrs = kind, u.addrs[:0]
 		}
-		var err error
 		switch kind {
 		case kindAdd:
-			err = u.addrSet(v, true)
+			return u.addrSet(v, true)
 		case kindRemove:
-			err = u.addrSet(v, false)
+			return u.addrSet(v, false)
 		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // addrSet reads the addrs of a WeightedAddrSet (weighted) or an AddrSet.

@@ -16,7 +16,6 @@ package observer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -161,7 +160,7 @@ func (o *Observer) watch(ctx context.Context, api sliceAPI, rv string) {
 			o.log.Error("watch endpointslices", "namespace", o.namespace, "err", err)
 			return
 		}
-		rv = o.follow(ctx, w)
+		o.follow(ctx, w)
 		w.Stop()
 		if ctx.Err() != nil {
 			return
@@ -182,15 +181,15 @@ func (o *Observer) watch(ctx context.Context, api sliceAPI, rv string) {
 	}
 }
 
-// follow handles w's events until it ends; it returns "" (relist needed).
-func (o *Observer) follow(ctx context.Context, w watch.Interface) string {
+// follow handles w's events until it ends (the caller then lists again).
+func (o *Observer) follow(ctx context.Context, w watch.Interface) {
 	for {
 		select {
 		case <-ctx.Done():
-			return ""
+			return
 		case ev, ok := <-w.ResultChan():
 			if !ok {
-				return ""
+				return
 			}
 			// The reference time: as the event leaves the watch.
 			now := o.now()
@@ -211,12 +210,8 @@ func (o *Observer) follow(ctx context.Context, w watch.Interface) string {
 				}
 				o.mu.Unlock()
 			case watch.Error:
-				err := apierrors.FromObject(ev.Object)
-				var st apierrors.APIStatus
-				if errors.As(err, &st) {
-					o.log.Info("endpointslice watch ended; listing again", "namespace", o.namespace, "err", err)
-				}
-				return ""
+				o.log.Info("endpointslice watch ended; listing again", "namespace", o.namespace, "err", apierrors.FromObject(ev.Object))
+				return
 			}
 		}
 	}
