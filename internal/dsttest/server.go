@@ -1,7 +1,15 @@
 // Package dsttest is test support: a small Destination server that serves
 // endpoints over Linkerd's real Destination gRPC API, with the behaviour of
-// Linkerd's destination controller that dstload's client depends on
-// (linkerd-integration.md section 5) and knobs to misbehave on purpose.
+// Linkerd's destination controller that dstload's client depends on (an
+// unknown Service ends the stream with NotFound, a full update queue ends it
+// with status OK, a service without endpoints sends nothing) and knobs to
+// misbehave on purpose.
+//
+// It is only for what Linkerd's real controller cannot do on demand:
+// injected delays, stream resets, queue overflow, NotFound, and a server
+// that stamps its sends (to measure the instrument itself). Wherever a test
+// judges the destination controller it runs the real one
+// (localtest.RealDestination, DSTLOAD_DESTINATION_BIN).
 //
 // Endpoints come from a cluster's EndpointSlices (Watch, client-go
 // informers) or are set directly (SetEndpoints, for benchmarks). It is not
