@@ -98,8 +98,11 @@ func runObserve(ctx context.Context, a *app, kf kubeFlags, namespace string, ser
 	count := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, obs.ReadyEndpoints())
 	})
+	missed := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, obs.KubeMissed())
+	})
 	addr, _, err := admin.Serve(actx, a.log, adminAddr, admin.Handlers{Registry: reg, Ready: obs.Ready, Records: records,
-		Extra: map[string]http.Handler{"GET /ready-endpoints": count}}.Mux())
+		Extra: map[string]http.Handler{"GET /ready-endpoints": count, "GET /kube-missed": missed}}.Mux())
 	if err != nil {
 		return err
 	}

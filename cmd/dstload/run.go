@@ -49,9 +49,11 @@ runs inside dstload; on k3d and kubeconfig it runs as the dst-load-test
 chart's churn and client pods, read through the API server.
 
 Exit codes: 0 every criterion passed, 3 a criterion failed, 4 inconclusive
-(no criterion failed, but dstload's own measurement error could have changed
-a latency verdict: the report's instrument section says why), 1 the run
-could not be done, 2 bad flags or a bad scenario file.
+(no criterion failed, but one could not be judged: dstload's own
+measurement error could have changed a latency verdict, or too many events
+were cluster-limited, the cluster not reaching a target before the next
+event; the report says which), 1 the run could not be done, 2 bad flags or
+a bad scenario file.
 
 --scale, --duration, --cycles and --hold shrink a scenario for small
 machines and CI, e.g.:
@@ -181,8 +183,14 @@ machines and CI, e.g.:
 			switch res.Report.Verdict {
 			case report.Pass:
 			case report.Inconclusive:
-				return &exitError{code: exitInconclusive, err: fmt.Errorf("scenario %s is inconclusive: the observer may have seen changes up to %s late, enough to change a latency verdict (see %s)",
-					s.Name, report.FormatSeconds(res.Report.Instrument.ErrorBoundSeconds), res.Files.Markdown)}
+				var which []string
+				for _, c := range res.Report.Criteria {
+					if c.Verdict == report.Inconclusive {
+						which = append(which, c.Threshold)
+					}
+				}
+				return &exitError{code: exitInconclusive, err: fmt.Errorf("scenario %s is inconclusive: %s could not be judged (the instrument's error or cluster-limited events; see %s)",
+					s.Name, strings.Join(which, ", "), res.Files.Markdown)}
 			default:
 				return &exitError{code: exitCriteria, err: fmt.Errorf("scenario %s failed its criteria (see %s)", s.Name, res.Files.Markdown)}
 			}

@@ -168,6 +168,32 @@ func TestRunEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("churn faster than the cluster", func(t *testing.T) {
+		// 300 ms holds: the cluster cannot bring 19 new pods to ready in
+		// time, so events are superseded before it gets there.
+		code, stdout, stderr, r := runScenario(t, "small-oscillation", filepath.Join(out, "cluster-limited"),
+			"--scale", "0.1", "--cycles", "2", "--hold", "300ms", "--settle", "5s")
+		if code != exitInconclusive {
+			t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitInconclusive, stdout, stderr)
+		}
+		if r.Verdict != report.Inconclusive || r.Totals.EventOutcomes[record.OutcomeClusterLimited] == 0 {
+			t.Errorf("verdict %s, outcomes %v", r.Verdict, r.Totals.EventOutcomes)
+		}
+		for _, c := range r.Criteria {
+			if c.Metric == "fanout_completion_max" && (c.Verdict != report.Inconclusive || !strings.Contains(c.Reason, "cluster-limited")) {
+				t.Errorf("fanout criterion %+v", c)
+			}
+		}
+		for _, want := range []string{"INCONCLUSIVE  fanout < 10s", "cluster-limited", "events: "} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("summary lacks %q:\n%s", want, stdout)
+			}
+		}
+		if !strings.Contains(stderr, "is inconclusive: ") || !strings.Contains(stderr, "host cpu ") {
+			t.Errorf("stderr:\n%s", stderr)
+		}
+	})
+
 	t.Run("keep and cleanup", func(t *testing.T) {
 		code, stdout, stderr, _ := runScenario(t, "baseline", filepath.Join(out, "kept"), "--duration", "2s", "--keep")
 		if code != 0 || !strings.Contains(stderr, "targets kept in namespace dstload-run") {

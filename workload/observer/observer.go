@@ -237,6 +237,20 @@ func (o *Observer) ReadyEndpoints() int {
 	return n
 }
 
+// KubeMissed is the number of events whose target the cluster did not
+// reach before the service's next event (or the end, after Finish).
+func (o *Observer) KubeMissed() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	n := 0
+	for _, k := range o.kube {
+		if !k.Reached {
+			n++
+		}
+	}
+	return n
+}
+
 // Stats are the observer's own counters, for the report's instrument
 // section.
 type Stats struct {

@@ -6,8 +6,12 @@
 package procstat
 
 import (
+	"bufio"
 	"context"
+	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -94,3 +98,48 @@ func CPUSeconds() float64 {
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+
+// HostCPU is a snapshot of the host's CPU time counters (/proc/stat), in
+// clock ticks: busy (everything but idle and iowait) and total.
+type HostCPU struct{ Busy, Total uint64 }
+
+// ReadHostCPU reads the counters; ok is false where /proc/stat is missing.
+func ReadHostCPU() (h HostCPU, ok bool) {
+	f, err := os.Open("/proc/stat")
+	if err != nil {
+		return h, false
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	if !sc.Scan() {
+		return h, false
+	}
+	fields := strings.Fields(sc.Text())
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return h, false
+	}
+	for i, f := range fields[1:] {
+		v, err := strconv.ParseUint(f, 10, 64)
+		if err != nil {
+			return h, false
+		}
+		// guest and guest_nice are already in user and nice.
+		if i >= 8 {
+			break
+		}
+		h.Total += v
+		if i != 3 && i != 4 { // idle, iowait
+			h.Busy += v
+		}
+	}
+	return h, true
+}
+
+// BusySince is the busy share of the host's CPU since an earlier snapshot
+// (0 when no time passed).
+func (h HostCPU) BusySince(earlier HostCPU) float64 {
+	if h.Total <= earlier.Total {
+		return 0
+	}
+	return float64(h.Busy-earlier.Busy) / float64(h.Total-earlier.Total)
+}

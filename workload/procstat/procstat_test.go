@@ -23,3 +23,20 @@ func TestMeter(t *testing.T) {
 		t.Errorf("ticks %+v", s)
 	}
 }
+
+func TestHostCPU(t *testing.T) {
+	a, ok := ReadHostCPU()
+	if !ok {
+		t.Skip("no /proc/stat")
+	}
+	deadline := time.Now().Add(100 * time.Millisecond)
+	for time.Now().Before(deadline) {
+	}
+	b, _ := ReadHostCPU()
+	if busy := b.BusySince(a); busy <= 0 || busy > 1 || a.Busy > a.Total {
+		t.Errorf("busy %v (%+v -> %+v)", busy, a, b)
+	}
+	if (HostCPU{}).BusySince(b) != 0 {
+		t.Error("a snapshot before an earlier one must give 0")
+	}
+}

@@ -80,7 +80,27 @@ type EventResult struct {
 	// convergence (what "all clients see every change within N s" judges).
 	FanoutComplete   bool          `json:"fanoutComplete"`
 	FanoutCompletion time.Duration `json:"fanoutCompletion"`
+	// Outcome says whose the event's end was (Outcome* constants).
+	Outcome string `json:"outcome"`
 }
+
+// Event outcomes: why an event did or did not complete its fanout.
+const (
+	// OutcomeComplete: the cluster reached the target and every stream
+	// converged.
+	OutcomeComplete = "complete"
+	// OutcomeClusterLimited: the cluster did not reach the target before
+	// the service's next event; the destination had nothing to fan out.
+	OutcomeClusterLimited = "cluster-limited"
+	// OutcomeController: the cluster reached the target but some stream
+	// did not converge: the destination controller's.
+	OutcomeController = "controller"
+	// OutcomeRunEnded: the service's last event, and the run ended before
+	// the cluster reached its target.
+	OutcomeRunEnded = "run-ended"
+	// OutcomeNoStreams: no stream subscribed to the service.
+	OutcomeNoStreams = "no-streams"
+)
 
 // EndCount counts stream ends by cause.
 type EndCount struct {
@@ -218,6 +238,15 @@ func Analyze(s Set) Analysis {
 		}
 		return events[i].Seq < events[j].Seq
 	})
+	// An event with a later one of the same service was superseded.
+	hasNext := map[eventKey]bool{}
+	lastSeq := map[string]uint64{}
+	for _, e := range events {
+		lastSeq[e.Service] = max(lastSeq[e.Service], e.Seq)
+	}
+	for _, e := range events {
+		hasNext[eventKey{e.Service, e.Seq}] = e.Seq < lastSeq[e.Service]
+	}
 	for _, e := range events {
 		k := eventKey{e.Service, e.Seq}
 		er := EventResult{Service: e.Service, Seq: e.Seq, Target: e.Target, Written: e.Time}
@@ -257,6 +286,7 @@ func Analyze(s Set) Analysis {
 			er.FanoutComplete = true
 			er.FanoutCompletion = last.Sub(kc.Time)
 		}
+		er.Outcome = outcome(er, hasNext[k])
 		a.Events = append(a.Events, er)
 	}
 
@@ -285,4 +315,21 @@ func firstReceipt(rs []Receipt, add bool, lo, hi time.Time) (Receipt, bool) {
 		}
 	}
 	return Receipt{}, false
+}
+
+// outcome attributes an event's end: the cluster's when it never reached
+// the target (superseded, or the run ended first), the controller's when
+// the cluster did and a stream still did not converge.
+func outcome(er EventResult, superseded bool) string {
+	switch {
+	case er.Streams == 0:
+		return OutcomeNoStreams
+	case er.FanoutComplete:
+		return OutcomeComplete
+	case !er.KubeReached && superseded:
+		return OutcomeClusterLimited
+	case !er.KubeReached:
+		return OutcomeRunEnded
+	}
+	return OutcomeController
 }

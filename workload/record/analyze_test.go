@@ -109,7 +109,7 @@ func TestAnalyzeEvents(t *testing.T) {
 				StreamConvergence: []StreamConvergence{conv(2, 1500, 2300, false), conv(1, 1400, 2100, false)},
 			},
 			want: EventResult{Service: "ns/a", Seq: 1, Target: 3, Written: at(0), KubeReached: true, KubeConvergence: 2 * time.Second,
-				Streams: 2, Converged: 2, FanoutComplete: true, FanoutCompletion: 300 * time.Millisecond},
+				Streams: 2, Converged: 2, FanoutComplete: true, FanoutCompletion: 300 * time.Millisecond, Outcome: OutcomeComplete},
 			stream: []StreamEventResult{
 				{Client: "c", Stream: 1, Service: "ns/a", Seq: 1, E2E: 2100 * time.Millisecond, FirstUpdate: 1400 * time.Millisecond, HasFirstUpdate: true},
 				{Client: "c", Stream: 2, Service: "ns/a", Seq: 1, E2E: 2300 * time.Millisecond, FirstUpdate: 1500 * time.Millisecond, HasFirstUpdate: true},
@@ -123,7 +123,7 @@ func TestAnalyzeEvents(t *testing.T) {
 				StreamConvergence: []StreamConvergence{conv(1, 1400, 2100, false), conv(2, -1, -1, true)},
 			},
 			want: EventResult{Service: "ns/a", Seq: 1, Target: 3, Written: at(0), KubeReached: true, KubeConvergence: 2 * time.Second,
-				Streams: 2, Converged: 1, Missed: 1},
+				Streams: 2, Converged: 1, Missed: 1, Outcome: OutcomeController},
 			stream: []StreamEventResult{
 				{Client: "c", Stream: 1, Service: "ns/a", Seq: 1, E2E: 2100 * time.Millisecond, FirstUpdate: 1400 * time.Millisecond, HasFirstUpdate: true},
 				{Client: "c", Stream: 2, Service: "ns/a", Seq: 1, Missed: true},
@@ -136,7 +136,7 @@ func TestAnalyzeEvents(t *testing.T) {
 				KubeConvergence:   []KubeConvergence{{Service: "ns/a", Seq: 1, Target: 3}},
 				StreamConvergence: []StreamConvergence{conv(1, 100, 200, false)},
 			},
-			want: EventResult{Service: "ns/a", Seq: 1, Target: 3, Written: at(0), Streams: 1, Converged: 1},
+			want: EventResult{Service: "ns/a", Seq: 1, Target: 3, Written: at(0), Streams: 1, Converged: 1, Outcome: OutcomeRunEnded},
 			stream: []StreamEventResult{
 				{Client: "c", Stream: 1, Service: "ns/a", Seq: 1, E2E: 200 * time.Millisecond, FirstUpdate: 100 * time.Millisecond, HasFirstUpdate: true},
 			},
@@ -180,5 +180,64 @@ func TestAnalyzeEndsAndRoundTrip(t *testing.T) {
 	}
 	if a.SampledStreams != 1 || a.TotalStreams != 2 || a.ScaleFailures != 1 {
 		t.Errorf("sampled/total/failures = %d/%d/%d, want 1/2/1", a.SampledStreams, a.TotalStreams, a.ScaleFailures)
+	}
+}
+
+// TestEventOutcome attributes each event's end: the cluster's when it did
+// not reach the target before the next event (or the run's end), the
+// controller's when it did and a stream still missed.
+func TestEventOutcome(t *testing.T) {
+	ev := func(seq uint64, ms int) ScaleEvent {
+		return ScaleEvent{Service: "ns/a", Seq: seq, Target: 3, Time: at(ms)}
+	}
+	kube := func(seq uint64, reached bool) KubeConvergence {
+		k := KubeConvergence{Service: "ns/a", Seq: seq, Target: 3, Reached: reached}
+		if reached {
+			k.Time = at(int(seq)*1000 + 500)
+		}
+		return k
+	}
+	conv := func(seq uint64, missed bool) StreamConvergence {
+		c := StreamConvergence{Client: "c", Stream: 1, Service: "ns/a", Seq: seq, Target: 3, Missed: missed}
+		if !missed {
+			c.Converged = at(int(seq)*1000 + 600)
+		}
+		return c
+	}
+	tests := []struct {
+		name string
+		set  Set
+		want []string
+	}{
+		{"complete, then controller-limited", Set{
+			ScaleEvents:       []ScaleEvent{ev(1, 1000), ev(2, 2000)},
+			KubeConvergence:   []KubeConvergence{kube(1, true), kube(2, true)},
+			StreamConvergence: []StreamConvergence{conv(1, false), conv(2, true)},
+		}, []string{OutcomeComplete, OutcomeController}},
+		{"superseded before the cluster got there, then the run ended", Set{
+			ScaleEvents:       []ScaleEvent{ev(1, 1000), ev(2, 2000)},
+			KubeConvergence:   []KubeConvergence{kube(1, false), kube(2, false)},
+			StreamConvergence: []StreamConvergence{conv(1, true), conv(2, true)},
+		}, []string{OutcomeClusterLimited, OutcomeRunEnded}},
+		{"cluster-limited even when the streams followed what there was", Set{
+			ScaleEvents:       []ScaleEvent{ev(1, 1000), ev(2, 2000)},
+			KubeConvergence:   []KubeConvergence{kube(1, false), kube(2, true)},
+			StreamConvergence: []StreamConvergence{conv(1, true), conv(2, false)},
+		}, []string{OutcomeClusterLimited, OutcomeComplete}},
+		{"no streams", Set{
+			ScaleEvents:     []ScaleEvent{ev(1, 1000)},
+			KubeConvergence: []KubeConvergence{kube(1, true)},
+		}, []string{OutcomeNoStreams}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []string
+			for _, e := range Analyze(tt.set).Events {
+				got = append(got, e.Outcome)
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("outcomes %v, want %v", got, tt.want)
+			}
+		})
 	}
 }

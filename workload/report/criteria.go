@@ -2,7 +2,9 @@ package report
 
 import (
 	"fmt"
+	"strings"
 
+	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/scenario"
 )
 
@@ -41,18 +43,27 @@ func measure(r *Report, metric string) (value float64, ok bool, reason string) {
 		if len(r.Events) == 0 {
 			return 0, false, "no scale events"
 		}
-		incomplete := 0
+		// Only events the cluster completed: the others had nothing
+		// (yet) for the controller to fan out.
+		judged, incomplete := 0, 0
 		for _, e := range r.Events {
+			if !clusterCompleted(e) {
+				continue
+			}
+			judged++
 			if !e.FanoutComplete {
 				incomplete++
 			}
 		}
 		if incomplete > 0 {
-			return r.FanoutCompletion.Max, false, fmt.Sprintf("%d of %d events never completed their fanout (cluster or a stream did not converge)", incomplete, len(r.Events))
+			return r.FanoutCompletion.Max, false, fmt.Sprintf("%d of %d events that the cluster completed never completed their fanout (a stream did not converge)", incomplete, judged)
+		}
+		if judged == 0 {
+			return 0, false, noneCompleted
 		}
 		return r.FanoutCompletion.Max, true, ""
 	case scenario.MissedStreams:
-		return float64(r.Totals.MissedStreams), true, ""
+		return float64(r.Totals.MissedStreams - r.Totals.ClusterLimitedMissedStreams), true, ""
 	case scenario.StreamErrors:
 		return float64(r.Totals.StreamErrors), true, ""
 	case scenario.StreamResets:
@@ -119,6 +130,15 @@ func judge(r *Report, s *scenario.Scenario) []CriterionResult {
 		case !within(m.Unit, v, res.Min, res.Max):
 			res.Verdict = Fail
 		}
+		// Events the cluster did not complete are left out of these;
+		// when they are many, what is left cannot vouch for a pass.
+		// A failure of the events that remain stands: it is the
+		// controller's.
+		if n, share := clusterLimited(r); fanoutBased(c.Metric) && n > 0 &&
+			(res.Verdict == Pass && share > MaxClusterLimitedShare || reason == noneCompleted) {
+			res.Verdict = Inconclusive
+			res.Reason = strings.TrimPrefix(res.Reason+"; ", "; ") + clusterLimitedReason(n, len(r.Events))
+		}
 		out = append(out, res)
 	}
 	return out
@@ -138,4 +158,41 @@ func within(u scenario.Unit, v float64, lo, hi *float64) bool {
 		return v <= *hi
 	}
 	return true
+}
+
+const noneCompleted = "the cluster completed no event"
+
+// MaxClusterLimitedShare is the share of events the cluster may leave
+// uncompleted (cluster-limited or run-ended) before the fanout criteria
+// are inconclusive: beyond it the events that remain are too few, and the
+// run says more about the cluster than about the controller.
+const MaxClusterLimitedShare = 0.10
+
+// clusterCompleted: the cluster reached the event's target (whatever the
+// streams did).
+func clusterCompleted(e Event) bool {
+	return e.Outcome != record.OutcomeClusterLimited && e.Outcome != record.OutcomeRunEnded
+}
+
+// clusterLimited counts the events the cluster did not complete.
+func clusterLimited(r *Report) (n int, share float64) {
+	for _, e := range r.Events {
+		if !clusterCompleted(e) {
+			n++
+		}
+	}
+	if len(r.Events) > 0 {
+		share = float64(n) / float64(len(r.Events))
+	}
+	return n, share
+}
+
+// fanoutBased are the criteria judged over cluster-completed events.
+func fanoutBased(metric string) bool {
+	return metric == scenario.FanoutCompletionMax || metric == scenario.MissedStreams
+}
+
+func clusterLimitedReason(n, of int) string {
+	return fmt.Sprintf("%d of %d events were cluster-limited (the cluster did not reach the target before the next event or the end): "+
+		"give the cluster time (longer --hold), fewer endpoints per wave (--scale), or a bigger machine", n, of)
 }

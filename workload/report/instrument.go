@@ -66,6 +66,10 @@ type Instrument struct {
 	DstloadCPUSeconds     float64 `json:"dstloadCPUSeconds"`
 	DestinationCPUSeconds float64 `json:"destinationCPUSeconds"`
 	CPURatio              float64 `json:"cpuRatio"`
+	// HostCPUBusy is the host's CPU busy share over the load window (0:
+	// not measured): near 1 the cluster, the controller and dstload
+	// competed for the machine, and slow convergence may be the machine's.
+	HostCPUBusy float64 `json:"hostCPUBusy,omitempty"`
 }
 
 // instrument derives the error bound from the observer's canary (or the

@@ -87,3 +87,52 @@ func TestCriteriaWithinErrorBound(t *testing.T) {
 		})
 	}
 }
+
+// TestClusterLimitedEvents: fanout and missed-stream criteria judge only
+// events the cluster completed; when too many were cluster-limited they
+// are inconclusive, and a failure of the controller's still fails.
+func TestClusterLimitedEvents(t *testing.T) {
+	events := func(outcomes ...string) []Event {
+		var out []Event
+		for i, o := range outcomes {
+			out = append(out, Event{Service: "ns/a", Seq: uint64(i + 1), Outcome: o, FanoutComplete: o == record.OutcomeComplete,
+				KubeReached: o == record.OutcomeComplete || o == record.OutcomeController})
+		}
+		return out
+	}
+	repeat := func(o string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = o
+		}
+		return out
+	}
+	c, l, k := record.OutcomeComplete, record.OutcomeClusterLimited, record.OutcomeController
+	fanout := scenario.Criterion{Metric: scenario.FanoutCompletionMax, Max: &scenario.Threshold{Raw: "10s", Value: 10}}
+	missed := scenario.Criterion{Metric: scenario.MissedStreams, Max: &scenario.Threshold{Raw: "0", Value: 0}}
+	tests := []struct {
+		name                   string
+		outcomes               []string
+		missed, limitedMissed  int
+		wantFanout, wantMissed string
+	}{
+		{"all complete", repeat(c, 10), 0, 0, Pass, Pass},
+		{"one in ten cluster-limited is tolerated", append(repeat(c, 9), l), 5, 5, Pass, Pass},
+		{"three in ten cluster-limited", append(repeat(c, 7), l, l, l), 15, 15, Inconclusive, Inconclusive},
+		{"the controller missed too", append(repeat(c, 6), k, l, l, l), 16, 15, Fail, Fail},
+		{"nothing completed by the cluster", repeat(l, 4), 8, 8, Inconclusive, Inconclusive},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &Report{Events: events(tt.outcomes...), FanoutCompletion: Quantiles{Count: 1, Max: 1},
+				Totals: Totals{MissedStreams: tt.missed, ClusterLimitedMissedStreams: tt.limitedMissed}}
+			got := judge(r, &scenario.Scenario{Criteria: []scenario.Criterion{fanout, missed}})
+			if got[0].Verdict != tt.wantFanout || got[1].Verdict != tt.wantMissed {
+				t.Fatalf("fanout %s (%s), missed %s (%s); want %s, %s", got[0].Verdict, got[0].Reason, got[1].Verdict, got[1].Reason, tt.wantFanout, tt.wantMissed)
+			}
+			if got[0].Verdict == Inconclusive && !strings.Contains(got[0].Reason, "cluster-limited") {
+				t.Errorf("reason %q", got[0].Reason)
+			}
+		})
+	}
+}

@@ -113,9 +113,6 @@ func writeFile(path string, fill func(io.Writer) error) error {
 
 func secs(v float64) string { return scenario.FormatValue(scenario.UnitSeconds, v) }
 
-// FormatSeconds renders seconds as reports do ("250ms").
-func FormatSeconds(v float64) string { return secs(v) }
-
 func bytesText(v float64) string { return scenario.FormatValue(scenario.UnitBytes, v) }
 
 func quantLine(q Quantiles) string {
@@ -147,6 +144,16 @@ func WriteSummary(w io.Writer, r *Report) error {
 	fmt.Fprintf(&b, "  streams: %d of %d opened, %d errors, %d resets, %d reconnects, %d missed of %d stream-events\n",
 		t.Streams, t.StreamsExpected, t.StreamErrors, t.StreamResets, t.Reconnects, t.MissedStreams, t.StreamEvents)
 	fmt.Fprintf(&b, "  churn: %d scale events, %d failed writes, %d endpoint changes\n", t.ScaleEvents, t.ScaleFailures, t.EndpointChanges)
+	if len(t.EventOutcomes) > 0 {
+		var parts []string
+		for _, o := range sortedKeys(t.EventOutcomes) {
+			parts = append(parts, fmt.Sprintf("%d %s", t.EventOutcomes[o], o))
+		}
+		fmt.Fprintf(&b, "  events: %s\n", strings.Join(parts, ", "))
+	}
+	if r.Instrument.HostCPUBusy > 0 {
+		fmt.Fprintf(&b, "  host: cpu %.0f%% busy over the load window (%d CPUs)\n", 100*r.Instrument.HostCPUBusy, r.Environment.CPUs)
+	}
 	d := r.Destination
 	fmt.Fprintf(&b, "  destination: memory max %s, cpu %.1fs, goroutines max %.0f, subscribers max %.0f, overflows %.0f, restarts %d, %d scrapes failed\n",
 		bytesText(d.MemoryMaxBytes), d.CPUSeconds, d.GoroutinesMax, d.SubscribersMax, d.QueueOverflows, d.Restarts, d.ScrapeErrors)

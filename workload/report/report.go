@@ -192,10 +192,15 @@ type Event struct {
 	Missed                 int     `json:"missed"`
 	// FanoutCompletionSeconds (valid when fanoutComplete): last stream's
 	// convergence - k8s convergence.
-	FanoutComplete          bool      `json:"fanoutComplete"`
-	FanoutCompletionSeconds float64   `json:"fanoutCompletionSeconds"`
-	E2E                     Quantiles `json:"e2e"`
-	FirstUpdate             Quantiles `json:"firstUpdate"`
+	FanoutComplete          bool    `json:"fanoutComplete"`
+	FanoutCompletionSeconds float64 `json:"fanoutCompletionSeconds"`
+	// Outcome is whose the event's end was: complete, cluster-limited
+	// (the cluster did not reach the target before the next event),
+	// controller (it did, and a stream did not converge), run-ended, or
+	// no-streams (record.Outcome*).
+	Outcome     string    `json:"outcome"`
+	E2E         Quantiles `json:"e2e"`
+	FirstUpdate Quantiles `json:"firstUpdate"`
 	// UpdateLatency covers the endpoint changes of this service observed
 	// from this event's write until the service's next event.
 	UpdateLatency Quantiles `json:"updateLatency"`
@@ -217,6 +222,12 @@ type Totals struct {
 	// not converge before the next event.
 	StreamEvents  int `json:"streamEvents"`
 	MissedStreams int `json:"missedStreams"`
+	// ClusterLimitedMissedStreams are the MissedStreams of events the
+	// cluster never completed (cluster-limited, run-ended): the
+	// missed_streams criterion does not count them.
+	ClusterLimitedMissedStreams int `json:"clusterLimitedMissedStreams"`
+	// EventOutcomes counts events by Event.Outcome.
+	EventOutcomes map[string]int `json:"eventOutcomes"`
 	// StreamErrors are stream ends with an error status; StreamResets ends
 	// with status OK from the server (queue overflow). Lifetime renewals
 	// count in StreamEnds only.
@@ -281,7 +292,10 @@ type Input struct {
 	LoadStart, LoadEnd time.Time
 	Phases             []Phase
 
-	Records         record.Set
+	Records record.Set
+	// HostCPUBusy is the host's CPU busy share over the load window (0:
+	// not measured).
+	HostCPUBusy     float64
 	MetricsURL      string
 	MetricsInterval time.Duration
 	Destination     []dstmetrics.Sample
@@ -340,6 +354,7 @@ func Build(in Input) *Report {
 	r.Destination = destination(in)
 	r.Endpoints = endpointSeries(in.Records, s, 2000)
 	r.Instrument = instrument(upd, in.Records.Processes, r.Destination.CPUSeconds)
+	r.Instrument.HostCPUBusy = in.HostCPUBusy
 	r.Criteria = judge(r, s)
 	r.Verdict = Pass
 	for _, c := range r.Criteria {
@@ -419,7 +434,7 @@ func events(a record.Analysis) []Event {
 			Service: e.Service, Seq: e.Seq, Target: e.Target, Written: e.Written.UTC(),
 			KubeReached: e.KubeReached, KubeConvergenceSeconds: e.KubeConvergence.Seconds(),
 			Streams: e.Streams, Converged: e.Converged, Missed: e.Missed,
-			FanoutComplete: e.FanoutComplete, FanoutCompletionSeconds: e.FanoutCompletion.Seconds(),
+			FanoutComplete: e.FanoutComplete, FanoutCompletionSeconds: e.FanoutCompletion.Seconds(), Outcome: e.Outcome,
 			E2E: quantiles(e2e), FirstUpdate: quantiles(first), UpdateLatency: quantiles(updates[k]),
 		})
 	}
@@ -441,9 +456,23 @@ func totals(set record.Set, a record.Analysis, expected int) Totals {
 	for _, s := range set.Streams {
 		t.Reconnects += s.Reconnects
 	}
+	limited := map[string]map[uint64]bool{}
+	t.EventOutcomes = map[string]int{}
+	for _, e := range a.Events {
+		t.EventOutcomes[e.Outcome]++
+		if e.Outcome == record.OutcomeClusterLimited || e.Outcome == record.OutcomeRunEnded {
+			if limited[e.Service] == nil {
+				limited[e.Service] = map[uint64]bool{}
+			}
+			limited[e.Service][e.Seq] = true
+		}
+	}
 	for _, se := range a.StreamEvents {
 		if se.Missed {
 			t.MissedStreams++
+			if limited[se.Service][se.Seq] {
+				t.ClusterLimitedMissedStreams++
+			}
 		}
 	}
 	for _, e := range a.Ends {

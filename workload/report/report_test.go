@@ -211,7 +211,7 @@ func TestBuild(t *testing.T) {
 		t.Errorf("verdict %s", r.Verdict)
 	}
 	for _, c := range r.Criteria {
-		if c.Metric == scenario.FanoutCompletionMax && !strings.Contains(c.Reason, "1 of 2 events never completed") {
+		if c.Metric == scenario.FanoutCompletionMax && !strings.Contains(c.Reason, "1 of 2 events that the cluster completed never completed") {
 			t.Errorf("fanout reason %q", c.Reason)
 		}
 	}
@@ -355,7 +355,7 @@ func TestSummary(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{"tiny: FAIL", "update latency", "p50 100ms", "1 of 2 streams sampled",
 		"1 of 2 events complete", "2 of 2 opened, 1 errors, 1 resets", "restarts 1",
-		"FAIL  fanout < 10s", "(1 of 2 events never completed"} {
+		"FAIL  fanout < 10s", "(1 of 2 events that the cluster completed never completed"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}

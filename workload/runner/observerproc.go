@@ -96,7 +96,18 @@ func startObserver(ctx context.Context, cfg Config, tg *Targets, feedURL, dir st
 // readyEndpoints is the observer's count of ready endpoints (-1 when it
 // cannot be read).
 func (p *observerProc) readyEndpoints(ctx context.Context) float64 {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.admin+"/ready-endpoints", nil)
+	return p.count(ctx, "/ready-endpoints")
+}
+
+// kubeMissed is the number of events the cluster did not complete before
+// the next one (-1 when it cannot be read).
+func (p *observerProc) kubeMissed(ctx context.Context) int {
+	return int(p.count(ctx, "/kube-missed"))
+}
+
+// count reads one number from the observer's admin port.
+func (p *observerProc) count(ctx context.Context, path string) float64 {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.admin+path, nil)
 	if err != nil {
 		return -1
 	}

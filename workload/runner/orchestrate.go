@@ -196,6 +196,8 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}
 
 	loadStart := time.Now()
+	r.hostLoadStart, r.hostOK = procstat.ReadHostCPU()
+	r.hostLast = r.hostLoadStart
 	var churner *churn.Churner
 	switch s.Churn.Pattern {
 	case scenario.PatternOscillate:
@@ -249,6 +251,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		return nil, context.Cause(ctx)
 	}
 	loadEnd := time.Now()
+	r.hostLoadEnd, _ = procstat.ReadHostCPU()
 
 	r.enter("collect")
 	stopAllClients()
@@ -283,6 +286,7 @@ func (r *run) finish(env report.Environment, records record.Set, samples []dstme
 		Scenario: cfg.Scenario, Overrides: cfg.Overrides, Tool: cfg.Tool, Environment: env,
 		Started: r.started, Ended: time.Now(), LoadStart: loadStart, LoadEnd: loadEnd, Phases: r.endPhases(),
 		Records: records, MetricsURL: cfg.MetricsURL, MetricsInterval: cfg.MetricsInterval, Destination: samples,
+		HostCPUBusy: r.hostBusy(),
 	})
 	files, err := report.Write(cfg.OutDir, rep, cfg.PlotFormat)
 	if err != nil {
@@ -313,11 +317,34 @@ func lastTargets(set record.Set, tg *Targets, start int) map[string]int {
 	return out
 }
 
+// hostBusy is the host's CPU busy share over the load window (0 when not
+// measured).
+func (r *run) hostBusy() float64 {
+	if !r.hostOK {
+		return 0
+	}
+	return r.hostLoadEnd.BusySince(r.hostLoadStart)
+}
+
 // status is the progress line's body.
 func (r *run) status(ctx context.Context, cl *clients, obs *observerProc, sampler *dstmetrics.Sampler) string {
 	opened, streams, errs := cl.stats()
 	s := fmt.Sprintf("streams %d/%d up, %d errors, endpoints held %d, observed ready %.0f",
 		opened, streams, errs, cl.endpointsHeld(), obs.readyEndpoints(ctx))
+	if n := obs.kubeMissed(ctx); n > 0 {
+		s += fmt.Sprintf(", %d events cluster-limited", n)
+		if !r.warnedClusterLimited {
+			r.warnedClusterLimited = true
+			r.progressf("the cluster did not reach a target before the service's next event (cluster-limited): it cannot follow this churn at this size; " +
+				"those events are not held against the controller, and if they are many the fanout verdicts are inconclusive (longer --hold, a smaller --scale, or a bigger machine)")
+		}
+	}
+	if r.hostOK {
+		if h, ok := procstat.ReadHostCPU(); ok {
+			s += fmt.Sprintf(", host cpu %.0f%%", 100*h.BusySince(r.hostLast))
+			r.hostLast = h
+		}
+	}
 	if sampler != nil {
 		if l, ok := sampler.Latest(); ok {
 			s += fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/dstload/dstload/workload/client"
 	"github.com/dstload/dstload/workload/dstmetrics"
+	"github.com/dstload/dstload/workload/procstat"
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/report"
 	"github.com/dstload/dstload/workload/scenario"
@@ -129,6 +130,12 @@ type run struct {
 	mu     sync.Mutex
 	phase  string
 	phases []report.Phase
+
+	// Host CPU: at the load's start and end (local provider: the cluster
+	// runs on this host), and at the last progress line.
+	hostLoadStart, hostLoadEnd, hostLast procstat.HostCPU
+	hostOK                               bool
+	warnedClusterLimited                 bool
 }
 
 func (r *run) enter(name string) {
