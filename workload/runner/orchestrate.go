@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"time"
 
@@ -198,6 +199,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	loadStart := time.Now()
 	r.hostLoadStart, r.hostOK = procstat.ReadHostCPU()
 	r.hostLast = r.hostLoadStart
+	r.selfCPULast, r.selfLast = procstat.CPUSeconds(), time.Now()
 	var churner *churn.Churner
 	switch s.Churn.Pattern {
 	case scenario.PatternOscillate:
@@ -340,10 +342,16 @@ func (r *run) status(ctx context.Context, cl *clients, obs *observerProc, sample
 		}
 	}
 	if r.hostOK {
+		// Both as a share of the whole machine, so they compare.
 		if h, ok := procstat.ReadHostCPU(); ok {
 			s += fmt.Sprintf(", host cpu %.0f%%", 100*h.BusySince(r.hostLast))
 			r.hostLast = h
 		}
+		now, cpu := time.Now(), procstat.CPUSeconds()
+		if wall := now.Sub(r.selfLast).Seconds(); wall > 0 {
+			s += fmt.Sprintf(" (dstload's clients %.0f%%)", 100*(cpu-r.selfCPULast)/wall/float64(runtime.NumCPU()))
+		}
+		r.selfCPULast, r.selfLast = cpu, now
 	}
 	if sampler != nil {
 		if l, ok := sampler.Latest(); ok {

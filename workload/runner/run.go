@@ -135,6 +135,9 @@ type run struct {
 	// runs on this host), and at the last progress line.
 	hostLoadStart, hostLoadEnd, hostLast procstat.HostCPU
 	hostOK                               bool
+	// This process's CPU seconds and the time at the last progress line.
+	selfCPULast float64
+	selfLast    time.Time
 	warnedClusterLimited                 bool
 }
 
