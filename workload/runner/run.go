@@ -136,9 +136,9 @@ type run struct {
 	hostLoadStart, hostLoadEnd, hostLast procstat.HostCPU
 	hostOK                               bool
 	// This process's CPU seconds and the time at the last progress line.
-	selfCPULast float64
-	selfLast    time.Time
-	warnedClusterLimited                 bool
+	selfCPULast          float64
+	selfLast             time.Time
+	warnedClusterLimited bool
 }
 
 func (r *run) enter(name string) {
