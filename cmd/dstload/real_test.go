@@ -149,6 +149,10 @@ func TestRealDestination(t *testing.T) {
 		if r.Destination.Restarts < 1 || r.Totals.StreamErrors == 0 || r.Destination.ScrapeErrors == 0 {
 			t.Errorf("restarts %d, stream errors %d, scrape errors %d", r.Destination.Restarts, r.Totals.StreamErrors, r.Destination.ScrapeErrors)
 		}
+		// The progress tells of the dead controller, not its last figures.
+		if !strings.Contains(stderr, "destination metrics unreachable since") {
+			t.Errorf("progress never said the destination was unreachable:\n%s", stderr)
+		}
 		// `up` restarts the same controller with the same flags.
 		if code, stdout, stderr := cli(t, "up", "--provider", "local"); code != 0 {
 			t.Fatalf("up after the kill: exit %d\n%s\n%s", code, stdout, stderr)

@@ -191,6 +191,23 @@ func (s *Sampler) Samples() []Sample {
 }
 
 // Latest returns the last successful sample, if any.
+// Health says whether the newest scrape failed and, if so, since when
+// every scrape has failed (the first failure after the last success).
+func (s *Sampler) Health() (failing bool, since time.Time, lastErr string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := len(s.samples) - 1; i >= 0; i-- {
+		if s.samples[i].OK() {
+			break
+		}
+		failing, since = true, s.samples[i].Time
+		if lastErr == "" {
+			lastErr = s.samples[i].Error
+		}
+	}
+	return failing, since, lastErr
+}
+
 func (s *Sampler) Latest() (Sample, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -151,6 +151,9 @@ func TestSampler(t *testing.T) {
 		}
 	}
 	waitFor("first sample", func() bool { _, ok := s.Latest(); return ok })
+	if failing, _, _ := s.Health(); failing {
+		t.Fatal("Health says failing while the scrapes succeed")
+	}
 	subs.WithLabelValues("local", "dst", "svc-2", "80", "", "").Set(8)
 	waitFor("subscribers 50", func() bool { l, _ := s.Latest(); return l.Subscribers == 50 })
 	stop()
@@ -169,5 +172,14 @@ func TestSampler(t *testing.T) {
 	}
 	if l, ok := s.Latest(); !ok || l.Subscribers != 50 {
 		t.Fatalf("Latest = %+v, %v; want the last good sample", l, ok)
+	}
+	// Health names the first failure after the last success.
+	failing, since, msg := s.Health()
+	var first time.Time
+	for i := len(all) - 1; i >= 0 && !all[i].OK(); i-- {
+		first = all[i].Time
+	}
+	if !failing || !since.Equal(first) || msg == "" {
+		t.Fatalf("Health = %v %v %q, want failing since %v", failing, since, msg, first)
 	}
 }

@@ -354,7 +354,11 @@ func (r *run) status(ctx context.Context, cl *clients, obs *observerProc, sample
 		r.selfCPULast, r.selfLast = cpu, now
 	}
 	if sampler != nil {
-		if l, ok := sampler.Latest(); ok {
+		// A controller that stopped answering is said so, not shown
+		// with its last figures.
+		if failing, since, _ := sampler.Health(); failing {
+			s += fmt.Sprintf(", destination metrics unreachable since %s ago", time.Since(since).Round(time.Second))
+		} else if l, ok := sampler.Latest(); ok {
 			s += fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)
 		}
 	}
