@@ -36,7 +36,7 @@ type Client struct {
 	streams []*stream
 
 	opened     atomic.Int64
-	held       atomic.Int64 // endpoints held over all streams (the gauge's value, cheap to read)
+	held       atomic.Int64 // endpoints held over all streams (dstload_client_endpoints)
 	updates    atomic.Uint64
 	reconnects atomic.Uint64
 
@@ -103,7 +103,8 @@ func New(o Options, log *slog.Logger, reg prometheus.Registerer) (*Client, error
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
-	c := &Client{o: o, log: log, m: newMetrics(reg), byKey: map[string]int{}}
+	c := &Client{o: o, log: log, byKey: map[string]int{}}
+	c.m = newMetrics(reg, func() float64 { return float64(c.held.Load()) })
 	total := len(o.Services) * o.StreamsPerService
 	stride := 0 // sample every stride-th stream; 0 = none
 	switch {
@@ -337,7 +338,6 @@ func (c *Client) apply(st *stream, u *update, now int64, snapshot bool) {
 	}
 	size := len(st.eps4) + len(st.eps6)
 	if size != before {
-		c.m.endpoints.Add(float64(size - before))
 		c.held.Add(int64(size - before))
 	}
 	st.lastChange = now
@@ -388,7 +388,6 @@ func (c *Client) missLocked(st *stream) {
 func (c *Client) reset(st *stream) {
 	st.mu.Lock()
 	if n := len(st.eps4) + len(st.eps6); n > 0 {
-		c.m.endpoints.Sub(float64(n))
 		c.held.Add(-int64(n))
 		clear(st.eps4)
 		clear(st.eps6)

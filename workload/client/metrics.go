@@ -6,7 +6,6 @@ import (
 
 type metrics struct {
 	streams      prometheus.Gauge
-	endpoints    prometheus.Gauge
 	adds         prometheus.Counter
 	removes      prometheus.Counter
 	noEndpoints  prometheus.Counter
@@ -24,12 +23,14 @@ type metrics struct {
 // latencyBuckets span 1 ms to about 4.5 minutes.
 var latencyBuckets = prometheus.ExponentialBuckets(0.001, 2, 19)
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// newMetrics registers the client's metrics; held reads the endpoints held
+// over all streams (the client's counter, so there is one count, not two).
+func newMetrics(reg prometheus.Registerer, held func() float64) *metrics {
+	endpoints := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "dstload_client_endpoints", Help: "Endpoints held, summed over all streams."}, held)
 	m := &metrics{
 		streams: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dstload_client_streams", Help: "Destination.Get streams currently open."}),
-		endpoints: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "dstload_client_endpoints", Help: "Endpoints held, summed over all streams."}),
 		reconnects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dstload_client_reconnects_total", Help: "Get calls after a stream's first."}),
 		ends: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -52,6 +53,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	m.noEndpoints = updates.WithLabelValues("no_endpoints")
 	m.endsEndOK = m.ends.WithLabelValues("EndOK")
 	m.endsLifetime = m.ends.WithLabelValues("Lifetime")
-	reg.MustRegister(m.streams, m.endpoints, updates, m.reconnects, m.ends, m.errors, m.events, m.missed, m.e2e, m.firstUpdate)
+	reg.MustRegister(m.streams, endpoints, updates, m.reconnects, m.ends, m.errors, m.events, m.missed, m.e2e, m.firstUpdate)
 	return m
 }

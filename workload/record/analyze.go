@@ -239,13 +239,9 @@ func Analyze(s Set) Analysis {
 		return events[i].Seq < events[j].Seq
 	})
 	// An event with a later one of the same service was superseded.
-	hasNext := map[eventKey]bool{}
 	lastSeq := map[string]uint64{}
 	for _, e := range events {
 		lastSeq[e.Service] = max(lastSeq[e.Service], e.Seq)
-	}
-	for _, e := range events {
-		hasNext[eventKey{e.Service, e.Seq}] = e.Seq < lastSeq[e.Service]
 	}
 	for _, e := range events {
 		k := eventKey{e.Service, e.Seq}
@@ -286,7 +282,7 @@ func Analyze(s Set) Analysis {
 			er.FanoutComplete = true
 			er.FanoutCompletion = last.Sub(kc.Time)
 		}
-		er.Outcome = outcome(er, hasNext[k])
+		er.Outcome = outcome(er, e.Seq < lastSeq[e.Service])
 		a.Events = append(a.Events, er)
 	}
 
