@@ -86,8 +86,8 @@ func newCertsInspectCmd(a *app) *cobra.Command {
 		Short: "Show the trust root's subjects, fingerprints, validity and chain status",
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "" && output != "json" {
-				return badOutput(output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			if dir == "" {
 				dir = a.trustRootDir()
@@ -96,8 +96,8 @@ func newCertsInspectCmd(a *app) *cobra.Command {
 			if in.Anchor == nil && in.Issuer == nil {
 				return usageErrorf("no trust root in %s; create one with 'dstload certs generate --dir %s'", dir, dir)
 			}
-			if output == "json" {
-				if err := writeJSON(a.out, in); err != nil {
+			if output != "" {
+				if err := writeOutput(a.out, output, in); err != nil {
 					return err
 				}
 			} else {
@@ -110,7 +110,7 @@ func newCertsInspectCmd(a *app) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", "", "trust-root directory (default: the environment's certs directory)")
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 

@@ -24,14 +24,15 @@ deltas. A number is flagged as a regression when B is worse than A by more
 than --tolerance (and by more than the metric's noise floor, e.g. 5ms for
 latencies); a verdict going from pass to fail is one too. With
 --fail-on-regression the exit code is 3 when anything regressed.`,
-		Args: exactArgs(2),
+		Args:              exactArgs(2),
+		ValidArgsFunction: completeJSONFiles,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tol, err := parseTolerance(tolerance)
 			if err != nil {
 				return err
 			}
-			if output != "" && output != "json" {
-				return badOutput(output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			ra, err := report.ReadFile(args[0])
 			if err != nil {
@@ -42,8 +43,8 @@ latencies); a verdict going from pass to fail is one too. With
 				return usageError(err)
 			}
 			c := report.Compare(ra, rb, args[0], args[1], tol)
-			if output == "json" {
-				err = writeJSON(a.out, c)
+			if output != "" {
+				err = writeOutput(a.out, output, c)
 			} else {
 				err = report.WriteComparison(a.out, c)
 			}
@@ -56,7 +57,7 @@ latencies); a verdict going from pass to fail is one too. With
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	addOutputFlag(cmd, &output)
 	cmd.Flags().StringVar(&tolerance, "tolerance", "10%", "how much worse B may be before it is a regression (10% or 0.1)")
 	cmd.Flags().BoolVar(&failOnReg, "fail-on-regression", false, "exit 3 when B regressed against A")
 	return cmd

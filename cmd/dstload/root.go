@@ -56,6 +56,8 @@ environment and a verdict.
   dstload up            # cluster + trust root + Linkerd + KWOK
   dstload run baseline  # churn + client load, measured, judged, reported
   dstload down          # everything gone`,
+		// --version prints what 'dstload version' prints.
+		Version:       versionLine(),
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		// Without this cobra prints its own "unknown command" text and exits 1.
@@ -70,6 +72,7 @@ environment and a verdict.
 			return a.setupLogging()
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return usageErrorf("%v; see '%s --help'", err, cmd.CommandPath())
 	})
@@ -93,6 +96,7 @@ environment and a verdict.
 		newObserveCmd(a),
 		newClientCmd(a),
 	)
+	registerCompletions(root)
 	return root
 }
 

@@ -59,6 +59,7 @@ a bad scenario file.
 machines and CI, e.g.:
 
   dstload run small-oscillation --scale 0.05 --cycles 1 --hold 20s`,
+		ValidArgsFunction: completeScenarios,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if cleanup {
 				return noArgs(cmd, args)
@@ -78,23 +79,13 @@ machines and CI, e.g.:
 				fmt.Fprintf(a.out, "removed the run's targets in namespace %s\n", namespace)
 				return nil
 			}
-			o := scenario.NoOverrides()
-			o.Scale, o.Duration, o.Settle = scale, duration, settle
-			if cmd.Flags().Changed("cycles") {
-				if cycles < 0 {
-					return usageErrorf("invalid --cycles %d: use 0 (until --duration) or more", cycles)
-				}
-				o.Cycles = cycles
-			}
-			var err error
-			if o.HoldMax, o.HoldMin, err = parseHold(hold); err != nil {
+			o, err := scenarioOverrides(cmd, scale, duration, cycles, hold, settle)
+			if err != nil {
 				return err
 			}
 			switch {
-			case scale < 0 || cmd.Flags().Changed("scale") && scale == 0:
-				return usageErrorf("invalid --scale %v: use a factor > 0 such as 0.05", scale)
-			case duration < 0 || settle < 0 || metricsInterval <= 0 || readyTimeout <= 0:
-				return usageErrorf("durations must be positive (--duration, --settle, --metrics-interval, --ready-timeout)")
+			case metricsInterval <= 0 || readyTimeout <= 0:
+				return usageErrorf("durations must be positive (--metrics-interval, --ready-timeout)")
 			case plotFormat != "svg" && plotFormat != "png":
 				return usageErrorf("invalid --plot-format %q: use svg or png", plotFormat)
 			}

@@ -22,7 +22,7 @@ func TestScenariosCmd(t *testing.T) {
 		}
 	}
 	code, out, _ = runCLI(t, "scenarios", "-o", "json")
-	var items []map[string]string
+	var items []map[string]any
 	if code != 0 || json.Unmarshal([]byte(out), &items) != nil || len(items) != 5 {
 		t.Fatalf("-o json: exit %d, %d items:\n%s", code, len(items), out)
 	}

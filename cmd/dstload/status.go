@@ -21,15 +21,15 @@ its health endpoint answer), the fake nodes, the destination controller and
 the Helm releases. Exits 1 when the environment exists but is not healthy.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if output != "" && output != "json" {
-				return badOutput(output)
+			if err := checkOutput(output); err != nil {
+				return err
 			}
 			r, err := a.newEnvironment(&stack.Hook{}).Status(cmd.Context())
 			if err != nil {
 				return upError(err)
 			}
-			if output == "json" {
-				if err := writeJSON(a.out, r); err != nil {
+			if output != "" {
+				if err := writeOutput(a.out, output, r); err != nil {
 					return err
 				}
 			} else {
@@ -41,7 +41,7 @@ the Helm releases. Exits 1 when the environment exists but is not healthy.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -17,33 +16,20 @@ func newVersionCmd(a *app) *cobra.Command {
 		Args:  noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			v := version.Get()
+			if err := checkOutput(output); err != nil {
+				return err
+			}
 			switch output {
 			case "":
-				fmt.Fprintf(a.out, "dstload %s", v.Version)
-				if v.Revision != "" {
-					fmt.Fprintf(a.out, " (%s)", v.Revision)
-				}
-				fmt.Fprintf(a.out, " %s %s\n", v.GoVersion, v.Platform)
-				return nil
-			case "json":
-				return writeJSON(a.out, v)
+				_, err := fmt.Fprintln(a.out, versionLine())
+				return err
 			default:
-				return badOutput(output)
+				return writeOutput(a.out, output, v)
 			}
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "", "output format: json")
+	addOutputFlag(cmd, &output)
 	return cmd
-}
-
-func badOutput(o string) error {
-	return usageErrorf("invalid --output %q: use json or leave it out", o)
-}
-
-func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 // noArgs is cobra.NoArgs with a usage exit code.
@@ -62,4 +48,14 @@ func exactArgs(n int) cobra.PositionalArgs {
 		}
 		return nil
 	}
+}
+
+// versionLine is the one-line version: dstload v1.2.3 (rev) go1.26 linux/amd64.
+func versionLine() string {
+	v := version.Get()
+	s := "dstload " + v.Version
+	if v.Revision != "" {
+		s += " (" + v.Revision + ")"
+	}
+	return s + " " + v.GoVersion + " " + v.Platform
 }

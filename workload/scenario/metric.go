@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"sort"
@@ -25,10 +26,10 @@ const (
 // files use in criteria[].metric and what report.json carries; the report
 // package computes the values.
 type MetricInfo struct {
-	Name  string
-	Unit  Unit
-	Short string // for shapes and tables: "p95", "fanout"
-	Doc   string
+	Name  string `json:"name"`
+	Unit  Unit   `json:"unit"`
+	Short string `json:"short"` // for shapes and tables: "p95", "fanout"
+	Doc   string `json:"doc"`
 }
 
 // Metric names. Latency words follow docs/latency.md.
@@ -111,6 +112,9 @@ func (t *Threshold) UnmarshalYAML(n *yaml.Node) error {
 
 // MarshalYAML writes the bound back as it was written.
 func (t Threshold) MarshalYAML() (any, error) { return t.Raw, nil }
+
+// MarshalJSON writes the threshold as written in the file ("500ms").
+func (t Threshold) MarshalJSON() ([]byte, error) { return json.Marshal(t.Raw) }
 
 // parse reads Raw in unit u.
 func (t *Threshold) parse(u Unit) error {

@@ -82,9 +82,9 @@ type Clients struct {
 
 // Criterion is one success criterion: a metric and a bound.
 type Criterion struct {
-	Metric string     `yaml:"metric"`
-	Max    *Threshold `yaml:"max"`
-	Min    *Threshold `yaml:"min"`
+	Metric string     `yaml:"metric" json:"metric"`
+	Max    *Threshold `yaml:"max,omitempty" json:"max,omitempty"`
+	Min    *Threshold `yaml:"min,omitempty" json:"min,omitempty"`
 }
 
 // Info returns the criterion's metric description (valid after Validate).
