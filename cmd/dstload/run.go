@@ -36,6 +36,7 @@ func newRunCmd(a *app) *cobra.Command {
 		readyTimeout    time.Duration
 		cleanup         bool
 		saveRecords     bool
+		out             runOutput
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO|FILE",
@@ -81,6 +82,9 @@ machines and CI, e.g.:
 			}
 			o, err := scenarioOverrides(cmd, scale, duration, cycles, hold, settle)
 			if err != nil {
+				return err
+			}
+			if err := out.check(); err != nil {
 				return err
 			}
 			switch {
@@ -162,14 +166,8 @@ machines and CI, e.g.:
 			if err != nil {
 				return err
 			}
-			fmt.Fprintln(a.out)
-			if err := report.WriteSummary(a.out, res.Report); err != nil {
+			if err := out.write(a, res); err != nil {
 				return err
-			}
-			fmt.Fprintf(a.out, "  report: %s\n", res.Files.JSON)
-			fmt.Fprintf(a.out, "          %s\n", res.Files.Markdown)
-			for _, p := range res.Files.Plots {
-				fmt.Fprintf(a.out, "          %s\n", p)
 			}
 			switch res.Report.Verdict {
 			case report.Pass:
@@ -205,6 +203,7 @@ machines and CI, e.g.:
 	f.DurationVar(&readyTimeout, "ready-timeout", 10*time.Minute, "how long to wait for the targets and the streams to come up")
 	f.BoolVar(&saveRecords, "records", false, "also write the raw churn, observer and client records as records.json")
 	f.BoolVar(&cleanup, "cleanup", false, "remove the targets a --keep run left in --namespace, and run nothing")
+	out.addFlags(cmd)
 	return cmd
 }
 

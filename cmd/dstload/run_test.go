@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/yaml"
 
 	"github.com/dstload/dstload/internal/dsttest"
 	"github.com/dstload/dstload/provision/local/localtest"
@@ -156,9 +158,14 @@ func TestRunEndToEnd(t *testing.T) {
 	t.Run("small-oscillation delayed", func(t *testing.T) {
 		d.srv.SetDelay(time.Second)
 		defer d.srv.SetDelay(0)
-		code, stdout, stderr, r := runScenario(t, "small-oscillation", delayed, oscillate...)
+		junit, summary := filepath.Join(out, "delayed.junit.xml"), filepath.Join(out, "step-summary.md")
+		code, stdout, stderr, r := runScenario(t, "small-oscillation", delayed, append(oscillate, "--junit", junit, "--ci-summary", summary)...)
 		if code != exitCriteria {
 			t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitCriteria, stdout, stderr)
+		}
+		checkJUnit(t, junit, r)
+		if b, err := os.ReadFile(summary); err != nil || !strings.Contains(string(b), "small-oscillation: FAIL") || !strings.Contains(string(b), "| `p95 < 500ms` |") {
+			t.Errorf("--ci-summary: %v\n%s", err, b)
 		}
 		if r.UpdateLatency.P50 < 0.9 {
 			t.Errorf("update latency p50 %v with a 1s delay", r.UpdateLatency.P50)
@@ -197,9 +204,15 @@ func TestRunEndToEnd(t *testing.T) {
 	})
 
 	t.Run("keep and cleanup", func(t *testing.T) {
-		code, stdout, stderr, _ := runScenario(t, "baseline", filepath.Join(out, "kept"), "--duration", "2s", "--keep")
+		code, stdout, stderr, r := runScenario(t, "baseline", filepath.Join(out, "kept"), "--duration", "2s", "--keep", "-o", "yaml")
 		if code != 0 || !strings.Contains(stderr, "targets kept in namespace dstload-run") {
 			t.Fatalf("--keep run: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		// -o yaml: the verdict, criteria and files, and nothing else on stdout.
+		var res runResult
+		if err := yaml.Unmarshal([]byte(stdout), &res); err != nil || res.Verdict != report.Pass || len(res.Criteria) != len(r.Criteria) ||
+			res.Files.JSON != filepath.Join(out, "kept", report.JSONFile) || len(res.Files.Plots) == 0 {
+			t.Errorf("-o yaml: %v %+v\n%s", err, res, stdout)
 		}
 		args := append([]string{"run", "baseline", "--scale", "0.05", "--out", filepath.Join(out, "again")}, common...)
 		code, _, stderr = runCLI(t, args...)
@@ -288,3 +301,40 @@ func checkReport(t *testing.T, r *report.Report, followsSlices bool) {
 }
 
 func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// checkJUnit parses a --junit file as a CI reporter would and checks it
+// says what the report says: one test case per criterion, failures where
+// criteria failed.
+func checkJUnit(t *testing.T, path string, r *report.Report) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("--junit: %v", err)
+	}
+	var doc struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Name    string    `xml:"name,attr"`
+				Failure *struct{} `xml:"failure"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil || len(doc.Suites) != 1 {
+		t.Fatalf("--junit does not parse as one test suite: %v\n%s", err, b)
+	}
+	s := doc.Suites[0]
+	failed := 0
+	for i, c := range r.Criteria {
+		if c.Verdict == report.Fail {
+			failed++
+		}
+		if i >= len(s.Cases) || s.Cases[i].Name != c.Threshold || (s.Cases[i].Failure != nil) != (c.Verdict == report.Fail) {
+			t.Errorf("test case %d does not match criterion %+v:\n%s", i, c, b)
+		}
+	}
+	if s.Tests != len(r.Criteria) || s.Failures != failed || failed == 0 {
+		t.Errorf("suite: %d tests, %d failures; report: %d criteria, %d failed\n%s", s.Tests, s.Failures, len(r.Criteria), failed, b)
+	}
+}
