@@ -100,7 +100,7 @@ func runWorkloadAsItsServiceAccounts(t *testing.T, ctx context.Context, c *local
 	churn := startAs(t, bin, c, ns, churnSA, "churn", append(churnArgs, "--metrics-addr="+churnAdmin))
 	clientAdmin := freeAddr(t)
 	client := startAs(t, bin, c, ns, clientSA, "client", append(clientArgs,
-		"--destination="+ln.Addr().String(), "--events-url=http://"+churnAdmin, "--metrics-addr="+clientAdmin))
+		"--destination-addr="+ln.Addr().String(), "--events-url=http://"+churnAdmin, "--metrics-addr="+clientAdmin))
 
 	type records struct {
 		ScaleEvents       []json.RawMessage `json:"scaleEvents"`

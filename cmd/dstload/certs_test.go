@@ -79,7 +79,7 @@ func TestExitCodes(t *testing.T) {
 		{"bad log format", []string{"--log-format", "xml", "version"}, exitUsage, "--log-format"},
 		{"bad log level", []string{"--log-level", "loud", "version"}, exitUsage, "--log-level"},
 		{"inspect nothing", []string{"certs", "inspect", "--dir", filepath.Join(dir, "none")}, exitUsage, "dstload certs generate"},
-		{"bad output", []string{"version", "-o", "yaml"}, exitUsage, "--output"},
+		{"bad output", []string{"version", "-o", "xml"}, exitUsage, "--output"},
 		{"extra argument", []string{"version", "extra"}, exitUsage, "takes no arguments"},
 	}
 	for _, tt := range tests {

@@ -10,9 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dstload/dstload/workload/admin"
 	"github.com/dstload/dstload/workload/churn"
@@ -20,44 +17,6 @@ import (
 	"github.com/dstload/dstload/workload/observer"
 	"github.com/dstload/dstload/workload/record"
 )
-
-// kubeFlags are the cluster-access flags churn and client share.
-type kubeFlags struct {
-	kubeconfig string
-	context    string
-	qps        float32
-	burst      int
-	// protobuf asks the API server for protobuf instead of JSON: a
-	// fraction of the decoding cost for a watcher of large objects.
-	protobuf bool
-}
-
-func (k *kubeFlags) add(cmd *cobra.Command) {
-	fs := cmd.Flags()
-	fs.StringVar(&k.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster config, then $KUBECONFIG or ~/.kube/config)")
-	fs.StringVar(&k.context, "context", "", "kubeconfig context (default: the current one)")
-	fs.Float32Var(&k.qps, "kube-qps", 200, "API requests per second allowed (client-go's default of 5 cannot scale 100 Deployments in a second)")
-	fs.IntVar(&k.burst, "kube-burst", 400, "API request burst")
-}
-
-func (k *kubeFlags) clientset() (kubernetes.Interface, error) {
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	rules.ExplicitPath = k.kubeconfig
-	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.context}).ClientConfig()
-	if err != nil {
-		return nil, fmt.Errorf("load kubeconfig: %w", err)
-	}
-	cfg.QPS, cfg.Burst = k.qps, k.burst
-	if k.protobuf {
-		cfg.ContentType = runtime.ContentTypeProtobuf
-		cfg.AcceptContentTypes = runtime.ContentTypeProtobuf + "," + runtime.ContentTypeJSON
-	}
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	return cs, nil
-}
 
 // newRegistry is a process registry with the Go and process collectors.
 func newRegistry() *prometheus.Registry {
@@ -92,8 +51,10 @@ func envOr(name, def string) string {
 
 func newChurnCmd(a *app) *cobra.Command {
 	var (
-		kf          kubeFlags
+		kf          = newKubeFlags()
 		o           churn.Options
+		hold        string
+		oldHold     [2]time.Duration
 		adminAddr   string
 		recordsFile string
 		portName    string
@@ -113,6 +74,19 @@ JSON) and /events, the scale-event feed 'dstload client --events-url'
 follows. When the pattern is done churn keeps serving until stopped.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			var err error
+			if o.Pattern.HoldMax, o.Pattern.HoldMin, err = parseHold(hold); err != nil {
+				return err
+			}
+			if cmd.Flags().Changed("hold-max") {
+				o.Pattern.HoldMax = oldHold[0]
+			}
+			if cmd.Flags().Changed("hold-min") {
+				o.Pattern.HoldMin = oldHold[1]
+			}
+			if o.Namespace, err = kf.namespace(); err != nil {
+				return err
+			}
 			p := o.Pattern
 			switch {
 			case p.Kind == churn.Oscillate && p.Min > p.Max:
@@ -121,8 +95,8 @@ follows. When the pattern is done churn keeps serving until stopped.`,
 				return usageErrorf("--min and --max are both %d: oscillate needs min < max (or use --pattern stable)", p.Min)
 			case p.Min < 0 || p.Max < 0:
 				return usageErrorf("--min and --max must not be negative")
-			case p.HoldMax < 0 || p.HoldMin < 0 || p.Jitter < 0:
-				return usageErrorf("--hold-max, --hold-min and --jitter must not be negative")
+			case p.Jitter < 0:
+				return usageErrorf("--jitter must not be negative")
 			case p.Cycles < 0:
 				return usageErrorf("--cycles must be 0 (forever) or more, got %d", p.Cycles)
 			}
@@ -140,13 +114,15 @@ follows. When the pattern is done churn keeps serving until stopped.`,
 	}
 	kf.add(cmd)
 	fs := cmd.Flags()
-	fs.StringVar(&o.Namespace, "namespace", envOr("POD_NAMESPACE", "default"), "namespace of the Deployments and Services")
-	fs.StringVar(&o.Selector, "selector", "", "label selector of the Deployments to scale (each fronted by a Service of the same name)")
+	fs.StringVarP(&o.Selector, "selector", "l", "", "label selector of the Deployments to scale (each fronted by a Service of the same name)")
 	fs.StringVar(&o.Pattern.Kind, "pattern", churn.Oscillate, "stable or oscillate")
 	fs.IntVar(&o.Pattern.Min, "min", 1, "replicas at the low point")
 	fs.IntVar(&o.Pattern.Max, "max", 10, "replicas at the high point (stable: the replicas)")
-	fs.DurationVar(&o.Pattern.HoldMax, "hold-max", time.Minute, "time held at max")
-	fs.DurationVar(&o.Pattern.HoldMin, "hold-min", time.Minute, "time held at min")
+	fs.StringVar(&hold, "hold", "1m", "time held at max and at min: one duration for both, or MAX,MIN (e.g. 20s,40s), as 'dstload run --hold'")
+	fs.DurationVar(&oldHold[0], "hold-max", 0, "")
+	fs.DurationVar(&oldHold[1], "hold-min", 0, "")
+	_ = fs.MarkDeprecated("hold-max", "use --hold MAX,MIN")
+	_ = fs.MarkDeprecated("hold-min", "use --hold MAX,MIN")
 	fs.DurationVar(&o.Pattern.Jitter, "jitter", 0, "random delay of each service's write within a wave (0 to this)")
 	fs.IntVar(&o.Pattern.Cycles, "cycles", 0, "oscillation cycles (0: until stopped)")
 	fs.IntVar(&o.Concurrency, "concurrency", 100, "scale writes in flight")

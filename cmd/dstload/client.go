@@ -18,9 +18,8 @@ import (
 
 func newClientCmd(a *app) *cobra.Command {
 	var (
-		kf          kubeFlags
+		kf          = newKubeFlags()
 		o           client.Options
-		namespace   string
 		selector    string
 		services    []string
 		port        uint32
@@ -66,7 +65,11 @@ The admin port serves /metrics, /ready (every stream opened), /live and
 				return usageErrorf("%v", err)
 			}
 			if o.Addr == "" {
-				return usageErrorf("--destination is required: the destination service's host:port")
+				return usageErrorf("--destination-addr is required: the destination service's host:port")
+			}
+			namespace, err := kf.namespace()
+			if err != nil {
+				return err
 			}
 			if (selector == "") == (len(services) == 0) {
 				return usageErrorf("give exactly one of --selector or --services")
@@ -97,11 +100,12 @@ The admin port serves /metrics, /ready (every stream opened), /live and
 	}
 	kf.add(cmd)
 	fs := cmd.Flags()
-	fs.StringVar(&namespace, "namespace", envOr("POD_NAMESPACE", "default"), "namespace of the target Services")
-	fs.StringVar(&selector, "selector", "", "label selector of the target Services")
+	fs.StringVarP(&selector, "selector", "l", "", "label selector of the target Services (in -n)")
 	fs.StringSliceVar(&services, "services", nil, "target Services (name or namespace/name), instead of --selector")
 	fs.Uint32Var(&port, "port", 80, "Service port asked for")
-	fs.StringVar(&o.Addr, "destination", "", "destination gRPC address host:port")
+	fs.StringVar(&o.Addr, "destination-addr", "", "destination gRPC address host:port")
+	fs.StringVar(&o.Addr, "destination", "", "")
+	_ = fs.MarkDeprecated("destination", "use --destination-addr")
 	fs.IntVar(&o.StreamsPerService, "streams-per-service", 1, "concurrent streams per Service")
 	fs.IntVar(&o.Connections, "connections", 1, "HTTP/2 connections the streams share")
 	fs.DurationVar(&o.Lifetime, "lifetime", 0, "renew each stream after this long (0: never)")
@@ -115,7 +119,8 @@ The admin port serves /metrics, /ready (every stream opened), /live and
 	fs.StringVar(&o.Token.NodeName, "token-node", os.Getenv("NODE_NAME"), "context token node name")
 	fs.StringVar(&o.Token.Pod, "token-pod", os.Getenv("POD_NAME"), "context token pod name")
 	fs.StringVar(&eventsURL, "events-url", os.Getenv("DSTLOAD_EVENTS_URL"), "churn's admin URL, whose /events feed gives each scale event's target (env DSTLOAD_EVENTS_URL)")
-	fs.StringVar(&adminAddr, "metrics-addr", ":9990", "admin HTTP address (/metrics /ready /live /records)")
+	// :9991, not churn's :9990: both may run on one host.
+	fs.StringVar(&adminAddr, "metrics-addr", ":9991", "admin HTTP address (/metrics /ready /live /records)")
 	fs.StringVar(&recordsFile, "records-file", "", "also write the records here when stopping")
 	return cmd
 }

@@ -19,9 +19,8 @@ import (
 
 func newObserveCmd(a *app) *cobra.Command {
 	var (
-		kf          kubeFlags
-		namespace   string
-		services    string
+		kf          = newKubeFlags()
+		services    []string
 		portName    string
 		eventsURL   string
 		adminAddr   string
@@ -43,7 +42,7 @@ writes --records-file when stopped (SIGTERM or Ctrl-C).`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var names []string
-			for _, s := range strings.Split(services, ",") {
+			for _, s := range services {
 				if s = strings.TrimSpace(s); s != "" {
 					names = append(names, s)
 				}
@@ -54,13 +53,16 @@ writes --records-file when stopped (SIGTERM or Ctrl-C).`,
 			if canary < 0 {
 				return usageErrorf("--canary-interval %s: use 0 (off) or a positive interval such as 100ms", canary)
 			}
+			namespace, err := kf.namespace()
+			if err != nil {
+				return err
+			}
 			return runObserve(cmd.Context(), a, kf, namespace, names, portName, eventsURL, adminAddr, recordsFile, canary)
 		},
 	}
 	kf.add(cmd)
 	fs := cmd.Flags()
-	fs.StringVar(&namespace, "namespace", envOr("POD_NAMESPACE", "default"), "namespace of the Services")
-	fs.StringVar(&services, "services", "", "Services to observe, comma-separated")
+	fs.StringSliceVar(&services, "services", nil, "Services to observe (in -n), comma-separated or repeated")
 	fs.StringVar(&portName, "port-name", "", "EndpointSlice port to report (default: each slice's first)")
 	fs.StringVar(&eventsURL, "events-url", "", "churn's event feed (http://HOST:PORT), for the cluster's convergence per event")
 	fs.StringVar(&adminAddr, "metrics-addr", "127.0.0.1:0", "admin HTTP address (/metrics /ready /live /records)")

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dstload/dstload/workload/scenario"
@@ -167,5 +169,48 @@ func TestRootVersionFlag(t *testing.T) {
 	_, want, _ := runCLI(t, "version")
 	if code != 0 || out != want || !strings.HasPrefix(out, "dstload ") {
 		t.Fatalf("--version: exit %d %q, version prints %q", code, out, want)
+	}
+}
+
+// TestFlagNames walks the command tree: a flag name means one thing
+// (one type) on every command that has it, the retired synonyms exist only
+// as deprecated aliases, the admin ports of churn and client (which may
+// share a host) differ, and the environment flags appear only on the
+// commands that act on an environment.
+func TestFlagNames(t *testing.T) {
+	var buf strings.Builder
+	root := newRootCmd(&app{out: &buf, errOut: &buf})
+	type seen struct{ typ, cmd string }
+	byName := map[string]seen{}
+	retired := map[string]string{"destination": "destination-addr", "hold-max": "hold", "hold-min": "hold", "stack-timeout": "ready-timeout", "records-dir": "out"}
+	admin := map[string]string{}
+	var walk func(c *cobra.Command)
+	walk = func(c *cobra.Command) {
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if want, ok := retired[f.Name]; ok && f.Deprecated == "" {
+				t.Errorf("%s --%s: use --%s (or keep it only as a deprecated alias)", c.CommandPath(), f.Name, want)
+			}
+			if s, ok := byName[f.Name]; ok && s.typ != f.Value.Type() {
+				t.Errorf("--%s is a %s on %s but a %s on %s", f.Name, s.typ, s.cmd, f.Value.Type(), c.CommandPath())
+			}
+			byName[f.Name] = seen{f.Value.Type(), c.CommandPath()}
+			if f.Name == "metrics-addr" {
+				admin[c.Name()] = f.DefValue
+			}
+		})
+		hasEnv := envCommandNames()[topCommand(c).Name()]
+		if got := c.Flags().Lookup("state-dir") != nil; got != hasEnv && c.HasParent() {
+			t.Errorf("%s: --state-dir present %t, want %t", c.CommandPath(), got, hasEnv)
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+	if admin["churn"] == "" || admin["churn"] == admin["client"] {
+		t.Errorf("churn and client default --metrics-addr to %q and %q: they clash on one host", admin["churn"], admin["client"])
+	}
+	if len(byName) < 50 {
+		t.Fatalf("walked only %d flag names", len(byName))
 	}
 }

@@ -69,7 +69,7 @@ environment and a verdict.
 		},
 		RunE: func(cmd *cobra.Command, args []string) error { return cmd.Help() },
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			return a.setupLogging()
+			return a.setupLogging(cmd)
 		},
 	}
 	root.SetVersionTemplate("{{.Version}}\n")
@@ -80,8 +80,6 @@ environment and a verdict.
 	fs := root.PersistentFlags()
 	fs.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	fs.StringVar(&a.stateDir, "state-dir", defaultStateDir(), "directory holding every environment's state (env DSTLOAD_HOME)")
-	fs.StringVar(&a.envName, "name", "dstload", "environment name")
 
 	root.AddCommand(
 		newVersionCmd(a),
@@ -96,11 +94,25 @@ environment and a verdict.
 		newObserveCmd(a),
 		newClientCmd(a),
 	)
+	// --name and --state-dir only where an environment is read or made:
+	// on compare, scenarios or churn they would mean nothing.
+	env := envCommandNames()
+	for _, c := range root.Commands() {
+		if env[c.Name()] {
+			c.PersistentFlags().StringVar(&a.stateDir, "state-dir", defaultStateDir(), "directory holding every environment's state (env DSTLOAD_HOME)")
+			c.PersistentFlags().StringVar(&a.envName, "name", "dstload", "environment name")
+		}
+	}
 	registerCompletions(root)
 	return root
 }
 
-func (a *app) setupLogging() error {
+// envCommandNames are the commands that act on an environment.
+func envCommandNames() map[string]bool {
+	return map[string]bool{"up": true, "down": true, "status": true, "run": true, "certs": true}
+}
+
+func (a *app) setupLogging(cmd *cobra.Command) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
 		return usageErrorf("invalid --log-level %q: use debug, info, warn or error", a.logLevel)
@@ -116,7 +128,7 @@ func (a *app) setupLogging() error {
 	}
 	// client-go logs through klog; send it to the same handler and format.
 	klog.SetSlogLogger(a.log)
-	if a.envName == "" || strings.ContainsAny(a.envName, `/\`) || a.envName == "." || a.envName == ".." {
+	if envCommandNames()[topCommand(cmd).Name()] && (a.envName == "" || strings.ContainsAny(a.envName, `/\`) || a.envName == "." || a.envName == "..") {
 		return usageErrorf("invalid --name %q: use a plain name such as dstload", a.envName)
 	}
 	return nil
@@ -135,4 +147,12 @@ func defaultStateDir() string {
 		return filepath.Join(home, ".local", "state", "dstload")
 	}
 	return filepath.Join(os.TempDir(), "dstload")
+}
+
+// topCommand is cmd's ancestor just below the root (cmd itself if it is one).
+func topCommand(cmd *cobra.Command) *cobra.Command {
+	for cmd.HasParent() && cmd.Parent().HasParent() {
+		cmd = cmd.Parent()
+	}
+	return cmd
 }

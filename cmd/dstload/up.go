@@ -66,7 +66,9 @@ Providers:
 	f.StringVar(&o.mirror, "chart-mirror", os.Getenv(stack.MirrorEnv), "chart mirror directory or URL (env "+stack.MirrorEnv+")")
 	f.StringArrayVar(&o.values, "values", nil, "extra Helm values file for a release, release=FILE (repeatable; applied over dstload's defaults)")
 	f.StringArrayVar(&o.versions, "chart-version", nil, "override a pinned chart version, release=VERSION (repeatable)")
-	f.DurationVar(&o.timeout, "stack-timeout", 0, "time each Helm release may take to install and become ready (default 5m, kube-prometheus-stack 10m)")
+	f.DurationVar(&o.timeout, "ready-timeout", 0, "time each Helm release may take to install and become ready (default 5m, kube-prometheus-stack 10m)")
+	f.DurationVar(&o.timeout, "stack-timeout", 0, "")
+	_ = f.MarkDeprecated("stack-timeout", "use --ready-timeout")
 	return cmd
 }
 

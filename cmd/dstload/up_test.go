@@ -44,7 +44,7 @@ func TestUpDownStatusBadInput(t *testing.T) {
 		{"corrupt state: up", corrupt, []string{"up", "--provider", "local", "--no-stack"}, "unreadable"},
 		{"corrupt state: down", corrupt, []string{"down"}, "unreadable"},
 		{"corrupt state: status", corrupt, []string{"status"}, "unreadable"},
-		{"bad output", "", []string{"status", "-o", "yaml"}, "--output"},
+		{"bad output", "", []string{"status", "-o", "xml"}, "--output"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "api port in use" {

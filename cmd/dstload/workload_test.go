@@ -8,7 +8,7 @@ import (
 // TestWorkloadFlagErrors: bad churn/client flags are one line naming the
 // fix, exit 2, before any cluster or server is contacted.
 func TestWorkloadFlagErrors(t *testing.T) {
-	client := []string{"client", "--destination", "127.0.0.1:1", "--services", "a"}
+	client := []string{"client", "--destination-addr", "127.0.0.1:1", "--services", "a"}
 	churn := []string{"churn", "--selector", "a=b"}
 	tests := []struct {
 		args []string
@@ -17,7 +17,8 @@ func TestWorkloadFlagErrors(t *testing.T) {
 		{append(churn, "--min", "5", "--max", "2"), "--min 5 is greater than --max 2"},
 		{append(churn, "--min", "3", "--max", "3"), "oscillate needs min < max"},
 		{append(churn, "--pattern", "zigzag"), "use stable or oscillate"},
-		{append(churn, "--hold-max", "-1s"), "must not be negative"},
+		{append(churn, "--hold", "-1s"), "invalid --hold"},
+		{append(churn, "--jitter", "-1s"), "must not be negative"},
 		{append(churn, "--jitter", "5q"), `invalid argument "5q" for "--jitter"`},
 		{append(churn, "--cycles", "-2"), "--cycles must be 0"},
 		{[]string{"churn"}, "--selector is required"},
@@ -29,7 +30,7 @@ func TestWorkloadFlagErrors(t *testing.T) {
 		{append(client, "--sample-streams", "-5"), "--sample-streams must be -1"},
 		{append(client, "--port", "0"), "invalid --port 0"},
 		{append(client, "--selector", "x=y"), "exactly one of --selector or --services"},
-		{[]string{"client", "--services", "a"}, "--destination is required"},
+		{[]string{"client", "--services", "a"}, "--destination-addr is required"},
 		{append(client, "--events-url", "churn:9102"), "invalid --events-url"},
 		{append(client[:4:4], "ns/"), `invalid service "ns/"`},
 	}

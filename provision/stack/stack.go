@@ -256,7 +256,7 @@ func (s *Stack) upOne(ctx context.Context, rel Release) (Result, error) {
 	if err != nil {
 		if !local && ctx.Err() == nil && strings.Contains(err.Error(), context.DeadlineExceeded.Error()) {
 			// Helm only says "context deadline exceeded".
-			return res, fmt.Errorf("not ready within %s (raise --stack-timeout, or check that the cluster's pods can run): %w", s.timeout(rel), err)
+			return res, fmt.Errorf("not ready within %s (raise --ready-timeout, or check that the cluster's pods can run): %w", s.timeout(rel), err)
 		}
 		return res, err
 	}

@@ -151,7 +151,7 @@ func TestCommands(t *testing.T) {
 	churnURL, clientURL := "http://"+churnAddr, "http://"+clientAddr
 	kube := []string{"--kubeconfig", cl.Kubeconfig, "--context", cl.Context, "--namespace", ns, "--selector", selector}
 	clientRecords, churnRecords := filepath.Join(dir, "client.json"), filepath.Join(dir, "churn.json")
-	cli, _ := start(t, dstload, append([]string{"client", "--destination", dstAddr, "--streams-per-service", strconv.Itoa(streams),
+	cli, _ := start(t, dstload, append([]string{"client", "--destination-addr", dstAddr, "--streams-per-service", strconv.Itoa(streams),
 		"--connections", "2", "--sample-streams", "-1", "--client-name", "cli", "--events-url", churnURL,
 		"--backoff-min", "20ms", "--backoff-max", "200ms", "--metrics-addr", clientAddr, "--records-file", clientRecords}, kube...)...)
 	waitFor(t, time.Minute, "client /ready", func() bool {
@@ -164,7 +164,7 @@ func TestCommands(t *testing.T) {
 	})
 
 	ch, _ := start(t, dstload, append([]string{"churn", "--pattern", "oscillate", "--min", strconv.Itoa(minRep), "--max", strconv.Itoa(maxRep),
-		"--hold-max", "3s", "--hold-min", "3s", "--cycles", "1", "--jitter", "200ms", "--port-name", "http",
+		"--hold", "3s", "--cycles", "1", "--jitter", "200ms", "--port-name", "http",
 		"--metrics-addr", churnAddr, "--records-file", churnRecords}, kube...)...)
 	waitFor(t, time.Minute, "two waves converged in every stream", func() bool {
 		return len(getRecords(t, clientURL).StreamConvergence) == 2*services*streams

@@ -132,16 +132,16 @@ func TestChartValues(t *testing.T) {
 		{
 			name: "oscillate, imported image", s: osc,
 			img:       Image{Repository: "dstload.local/dstload", Tag: "v1-abc", PullPolicy: "IfNotPresent"},
-			churnArgs: []string{"--pattern=oscillate", "--min=10", "--max=200", "--hold-max=2m0s", "--hold-min=1m30s", "--jitter=5s", "--cycles=3"},
+			churnArgs: []string{"--pattern=oscillate", "--min=10", "--max=200", "--hold=2m0s,1m30s", "--jitter=5s", "--cycles=3"},
 			// 48 streams / (4 services x 3 processes); sample 30 / 3 processes.
-			clientArgs: []string{"--destination=" + defaultAddr, "--streams-per-service=4", "--connections=2", "--sample-streams=10",
+			clientArgs: []string{"--destination-addr=" + defaultAddr, "--streams-per-service=4", "--connections=2", "--sample-streams=10",
 				"--events-url=http://run-dst-load-test-churn.ns.svc:9102", "--metrics-addr=:9102"},
 			clients: 3, targets: 4, replicas: 10, image: "dstload.local/dstload:v1-abc", pull: "IfNotPresent",
 		},
 		{
 			name: "stable, chart image, own destination", s: stable, dest: "dst.example:8086",
 			churnArgs:  []string{"--pattern=stable", "--min=7", "--max=7", "--jitter=0s", "--cycles=0", "--metrics-addr=:9102"},
-			clientArgs: []string{"--destination=dst.example:8086", "--streams-per-service=2", "--connections=1", "--sample-streams=-1"},
+			clientArgs: []string{"--destination-addr=dst.example:8086", "--streams-per-service=2", "--connections=1", "--sample-streams=-1"},
 			clients:    1, targets: 2, replicas: 7, image: "ghcr.io/dstload/dstload:", pull: "IfNotPresent",
 		},
 	}
