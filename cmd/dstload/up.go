@@ -27,6 +27,7 @@ type upOptions struct {
 	monitoring bool
 	mirror     string
 	values     []string // release=file
+	set        []string // release.key=value
 	versions   []string // release=version
 	timeout    time.Duration
 }
@@ -64,7 +65,8 @@ Providers:
 	f.BoolVar(&o.noStack, "no-stack", false, "create the cluster only: no Helm releases")
 	f.BoolVar(&o.monitoring, "monitoring", false, "also install kube-prometheus-stack (not on provider local)")
 	f.StringVar(&o.mirror, "chart-mirror", os.Getenv(stack.MirrorEnv), "chart mirror directory or URL (env "+stack.MirrorEnv+")")
-	f.StringArrayVar(&o.values, "values", nil, "extra Helm values file for a release, release=FILE (repeatable; applied over dstload's defaults)")
+	f.StringArrayVarP(&o.values, "values", "f", nil, "extra Helm values file for a release, release=FILE (repeatable; applied over dstload's defaults)")
+	f.StringArrayVar(&o.set, "set", nil, "set a Helm value of a release, release.key=value in helm's --set syntax (repeatable; applied after --values)")
 	f.StringArrayVar(&o.versions, "chart-version", nil, "override a pinned chart version, release=VERSION (repeatable)")
 	f.DurationVar(&o.timeout, "ready-timeout", 0, "time each Helm release may take to install and become ready (default 5m, kube-prometheus-stack 10m)")
 	f.DurationVar(&o.timeout, "stack-timeout", 0, "")
@@ -106,12 +108,16 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 		if err != nil {
 			return usageError(err)
 		}
+		userSet, err := stack.ParseSet(o.set)
+		if err != nil {
+			return usageError(err)
+		}
 		versions, err := stack.ParseVersions(o.versions)
 		if err != nil {
 			return usageError(err)
 		}
 		h := &stack.Hook{Monitoring: o.monitoring, Multicluster: o.cfg.Clusters > 1, Mirror: o.mirror,
-			UserValues: userValues, Versions: versions, Timeout: o.timeout, CompareSettings: true}
+			UserValues: userValues, UserSet: userSet, Versions: versions, Timeout: o.timeout, CompareSettings: true}
 		if err := h.Validate(o.provider); err != nil {
 			return usageError(err)
 		}

@@ -37,6 +37,8 @@ type Hook struct {
 	CacheDir string
 	// UserValues are the user's values files by release name (--values).
 	UserValues map[string][]string
+	// UserSet are the user's --set assignments by release name.
+	UserSet map[string][]string
 	// Timeout per release; 0 means each release's own default.
 	Timeout time.Duration
 	// CompareSettings is set by `up`: Status then also reports the stack as
@@ -62,10 +64,15 @@ type record struct {
 
 func (h *Hook) record(sel Selection) (record, error) {
 	r := record{Monitoring: sel.Monitoring, Multicluster: sel.Multicluster, Versions: sel.Versions}
-	if len(h.UserValues) == 0 {
+	if len(h.UserValues) == 0 && len(h.UserSet) == 0 {
 		return r, nil
 	}
 	sum := sha256.New()
+	for _, rel := range slices.Sorted(maps.Keys(h.UserSet)) {
+		for _, s := range h.UserSet[rel] {
+			fmt.Fprintf(sum, "set\x00%s\x00%s\x00", rel, s)
+		}
+	}
 	for _, rel := range slices.Sorted(maps.Keys(h.UserValues)) {
 		for _, f := range h.UserValues[rel] {
 			data, err := os.ReadFile(f)
@@ -97,6 +104,14 @@ func (h *Hook) Validate(providerName string) error {
 	}
 	if err := checkNames(Releases(), h.UserValues, "values file"); err != nil {
 		return err
+	}
+	if err := checkNames(Releases(), h.UserSet, "--set"); err != nil {
+		return err
+	}
+	for rel := range h.UserSet {
+		if !slices.ContainsFunc(plan, func(r Release) bool { return r.Name == rel }) {
+			return fmt.Errorf("--set for %s, which provider %s does not install; drop it or pick another provider", rel, providerName)
+		}
 	}
 	for rel, files := range h.UserValues {
 		if !slices.ContainsFunc(plan, func(r Release) bool { return r.Name == rel }) {
@@ -133,7 +148,7 @@ func (h *Hook) stacks(env provision.Env, st *provision.State, sel Selection, tr 
 		s, err := New(Config{
 			Env: env.Name, Kubeconfig: c.Kubeconfig, Context: c.Context,
 			Selection: sel, Mirror: h.Mirror, CacheDir: cache,
-			TrustRoot: tr, UserValues: h.UserValues, Timeout: h.Timeout,
+			TrustRoot: tr, UserValues: h.UserValues, UserSet: h.UserSet, Timeout: h.Timeout,
 			Log: env.Log.With("cluster", c.Name), Progress: env.Progress,
 		})
 		if err != nil {

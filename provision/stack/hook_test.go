@@ -27,6 +27,7 @@ func TestHookValidate(t *testing.T) {
 		{"values for unknown release", Hook{UserValues: map[string][]string{"linkerd": {f}}}, "local", `unknown release "linkerd"`},
 		{"missing values file", Hook{UserValues: map[string][]string{"kwok": {f + ".missing"}}}, "k3d", "v.yaml.missing"},
 		{"values for a release the provider skips", Hook{UserValues: map[string][]string{"kwok": {f}}}, "local", "does not install"},
+		{"--set for a release the provider skips", Hook{UserSet: map[string][]string{"kwok": {"a=1"}}}, "local", "--set for kwok, which provider local does not install"},
 		{"negative timeout", Hook{Timeout: -time.Second}, "local", "must be positive"},
 		{"unknown version override", Hook{Versions: map[string]string{"nope": "1"}}, "k3d", `unknown release "nope"`},
 	}
@@ -128,6 +129,11 @@ func TestHookSettingsDrift(t *testing.T) {
 	h.Versions = map[string]string{"kwok": "0.3.0"}
 	if !drift(h) {
 		t.Error("a version override not reported")
+	}
+	h = same()
+	h.UserSet = map[string][]string{"linkerd-control-plane": {"controllerLogLevel=info"}}
+	if !drift(h) {
+		t.Error("a --set not reported")
 	}
 	os.WriteFile(f, []byte("controllerLogLevel: info\n"), 0o600)
 	if !drift(same()) {

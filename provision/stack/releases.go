@@ -8,6 +8,7 @@ package stack
 import (
 	"errors"
 	"fmt"
+	"helm.sh/helm/v3/pkg/strvals"
 	"slices"
 	"strings"
 	"time"
@@ -164,6 +165,30 @@ func ParseVersions(flags []string) (map[string]string, error) {
 		out[name] = version
 	}
 	if err := checkNames(Releases(), out, "chart version"); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ParseSet parses repeated "release.key=value" flags (--set) into Helm
+// --set assignments per release: "linkerd-control-plane.a.b=1" is
+// "a.b=1" for linkerd-control-plane. Release names hold no dots, so the
+// first dot ends the name.
+func ParseSet(flags []string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, f := range flags {
+		name, set, ok := strings.Cut(f, ".")
+		name = strings.TrimSpace(name)
+		if !ok || name == "" || !strings.Contains(set, "=") || strings.HasPrefix(set, "=") {
+			return nil, fmt.Errorf("invalid --set %q: use release.key=value, e.g. linkerd-control-plane.destinationController.podAnnotations.a=b", f)
+		}
+		// Helm's parser finds the syntax errors now, not at install.
+		if err := strvals.ParseInto(set, map[string]any{}); err != nil {
+			return nil, fmt.Errorf("invalid --set %q: %w", f, err)
+		}
+		out[name] = append(out[name], set)
+	}
+	if err := checkNames(Releases(), out, "--set"); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -43,6 +43,8 @@ type Config struct {
 	TrustRoot *certs.TrustRoot
 	// UserValues are the user's values files by release name.
 	UserValues map[string][]string
+	// UserSet are the user's --set assignments by release name.
+	UserSet map[string][]string
 	// Timeout per release; 0 means the release's own (Release.Timeout),
 	// else DefaultTimeout.
 	Timeout time.Duration
@@ -190,6 +192,7 @@ func (s *Stack) upOne(ctx context.Context, rel Release) (Result, error) {
 	vals, err := BuildValues(rel.Name, ValueLayers{
 		Embedded:  embeddedValues(rel.Name),
 		UserFiles: s.cfg.UserValues[rel.Name],
+		UserSet:   s.cfg.UserSet[rel.Name],
 		Computed:  computed,
 	})
 	if err != nil {

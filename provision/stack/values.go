@@ -2,9 +2,10 @@ package stack
 
 import (
 	"fmt"
-	"os"
 
 	"helm.sh/helm/v3/pkg/chartutil"
+	helmvalues "helm.sh/helm/v3/pkg/cli/values"
+	"helm.sh/helm/v3/pkg/getter"
 
 	"github.com/dstload/dstload/certs"
 	"github.com/dstload/dstload/values"
@@ -20,6 +21,9 @@ type ValueLayers struct {
 	Embedded []byte
 	// UserFiles are the user's values files for the release, in order.
 	UserFiles []string
+	// UserSet are the user's --set assignments for the release (Helm's
+	// syntax: key.path=value,other=value), applied after the files.
+	UserSet []string
 	// Computed are values dstload derives (identity from the trust root,
 	// cluster facts); they win over everything else.
 	Computed map[string]any
@@ -36,14 +40,13 @@ func BuildValues(release string, l ValueLayers) (map[string]any, error) {
 		}
 		out = mergeMaps(out, v)
 	}
-	for _, f := range l.UserFiles {
-		data, err := os.ReadFile(f)
+	if len(l.UserFiles) > 0 || len(l.UserSet) > 0 {
+		// Helm's own -f/--set merging, so they mean what they mean to
+		// helm users. No getters: values come from local files only.
+		opts := helmvalues.Options{ValueFiles: l.UserFiles, Values: l.UserSet}
+		v, err := opts.MergeValues(getter.Providers{})
 		if err != nil {
-			return nil, fmt.Errorf("values for %s: %w", release, err)
-		}
-		v, err := chartutil.ReadValues(data)
-		if err != nil {
-			return nil, fmt.Errorf("values file %s for %s: %w", f, release, err)
+			return nil, fmt.Errorf("user values for %s: %w", release, err)
 		}
 		out = mergeMaps(out, v)
 	}

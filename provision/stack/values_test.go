@@ -3,6 +3,7 @@ package stack
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -49,6 +50,7 @@ func TestBuildValuesLayers(t *testing.T) {
 	got, err := BuildValues("r", ValueLayers{
 		Embedded:  []byte("a: {b: embedded, d: embedded}\nlist: [1, 2]\nkeep: true\n"),
 		UserFiles: []string{user1, user2},
+		UserSet:   []string{"a.e=set,n=3", "identity.issuer.scheme=ignored"},
 		Computed:  map[string]any{"identity": map[string]any{"issuer": map[string]any{"scheme": IssuerScheme}}},
 	})
 	if err != nil {
@@ -59,6 +61,8 @@ func TestBuildValuesLayers(t *testing.T) {
 		"a.b":                    "user1",
 		"a.c":                    "user2",
 		"a.d":                    "embedded",
+		"a.e":                    "set",
+		"n":                      int64(3),
 		"keep":                   true,
 		"identity.issuer.scheme": IssuerScheme,
 	} {
@@ -161,5 +165,35 @@ func TestLinkerdNamespaceMeta(t *testing.T) {
 	}
 	if l, a := namespaceMeta("kwok", "kube-system"); l != nil || a != nil {
 		t.Error("kube-system would be relabelled")
+	}
+}
+
+func TestParseSet(t *testing.T) {
+	tests := []struct {
+		flags []string
+		want  map[string][]string
+		err   string
+	}{
+		{[]string{"linkerd-control-plane.a.b=1", "linkerd-control-plane.c=x,d=y", "kwok.e=2"},
+			map[string][]string{"linkerd-control-plane": {"a.b=1", "c=x,d=y"}, "kwok": {"e=2"}}, ""},
+		{[]string{"linkerd-control-plane"}, nil, "use release.key=value"},
+		{[]string{"linkerd-control-plane.a"}, nil, "use release.key=value"},
+		{[]string{".a=1"}, nil, "use release.key=value"},
+		{[]string{"linkerd-control-plane.a[x]=1"}, nil, "invalid --set"},
+		{[]string{"nginx.a=1"}, nil, `--set for unknown release "nginx"`},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.flags, " "), func(t *testing.T) {
+			got, err := ParseSet(tt.flags)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("got %v, %v; want %v", got, err, tt.want)
+			}
+		})
 	}
 }

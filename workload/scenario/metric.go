@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 // Unit says how a metric's value is measured and how thresholds are written.
@@ -174,8 +175,15 @@ func ParseBytes(s string) (float64, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		// Any other Kubernetes quantity, as in a resources block: 2G,
+		// 500M, 1e9, 1.5Gi.
+		if q, qerr := resource.ParseQuantity(s); qerr == nil && q.Sign() >= 0 {
+			return q.AsApproximateFloat64(), nil
+		}
+	}
 	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-		return 0, fmt.Errorf("want a size such as 2GiB or 512MiB, got %q", s)
+		return 0, fmt.Errorf("want a size such as 2GiB, 512Mi or 1G, got %q", s)
 	}
 	return f * mult, nil
 }

@@ -106,7 +106,7 @@ func TestParseRejects(t *testing.T) {
 		{"unknown metric", replace("update_latency_p95", "latency_p95"), `criteria[0].metric: unknown metric "latency_p95" (one of `},
 		{"duplicate metric", replace("destination_memory_max", "update_latency_p95"), "criteria[1].metric: update_latency_p95 is judged twice"},
 		{"bad duration threshold", replace("max: 500ms", "max: fast"), `criteria[0].max: want a duration such as 500ms or 2s, got "fast"`},
-		{"bad bytes threshold", replace("max: 2GiB", "max: 2 lots"), `criteria[1].max: want a size such as 2GiB or 512MiB, got "2 lots"`},
+		{"bad bytes threshold", replace("max: 2GiB", "max: 2 lots"), `criteria[1].max: want a size such as 2GiB, 512Mi or 1G, got "2 lots"`},
 		{"bad ratio threshold", replace("min: 100%", "min: all"), `criteria[2].min: want a ratio such as 0.1 or 10%, got "all"`},
 		{"no bound", replace("    max: 500ms\n", ""), "criteria[0]: set max or min"},
 		{"empty bound", replace("max: 500ms", "max:"), "criteria[0]: set max or min"},
@@ -303,6 +303,23 @@ func TestFormatValue(t *testing.T) {
 	for _, tt := range tests {
 		if got := FormatValue(tt.u, tt.v); got != tt.want {
 			t.Errorf("FormatValue(%s, %v) = %q, want %q", tt.u, tt.v, got, tt.want)
+		}
+	}
+}
+
+func TestParseBytes(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want float64
+		ok   bool
+	}{
+		{"2GiB", 2 << 30, true}, {"512Mi", 512 << 20, true}, {"1048576", 1 << 20, true}, {"1.5GB", 1.5e9, true},
+		{"2G", 2e9, true}, {"500M", 5e8, true}, {"1e9", 1e9, true}, {"100k", 1e5, true},
+		{"lots", 0, false}, {"-1Gi", 0, false}, {"", 0, false},
+	} {
+		got, err := ParseBytes(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseBytes(%q) = %v, %v; want %v (ok %t)", tt.in, got, err, tt.want, tt.ok)
 		}
 	}
 }
