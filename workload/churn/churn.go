@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	autoscalingv1ac "k8s.io/client-go/applyconfigurations/autoscaling/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -219,7 +220,7 @@ func (c *Churner) scale(ctx context.Context, name string, target int) {
 	// read-modify-write race, and it takes over spec.replicas from whoever
 	// created the Deployment (Force).
 	scale := autoscalingv1ac.Scale().WithName(name).WithNamespace(c.o.Namespace).WithSpec(autoscalingv1ac.ScaleSpec().WithReplicas(int32(target)))
-	backoff := c.o.RetryBackoff
+	backoff := wait.Backoff{Duration: c.o.RetryBackoff, Factor: 2, Cap: 5 * time.Second, Steps: c.o.Attempts}
 	var err error
 	attempts := 0
 	for attempt := 1; attempt <= c.o.Attempts; attempt++ {
@@ -248,12 +249,12 @@ func (c *Churner) scale(ctx context.Context, name string, target int) {
 			break
 		}
 		c.mRetries.Inc()
-		c.log.Warn("scale write failed, retrying", "deployment", name, "target", target, "attempt", attempt, "err", err, "retry", backoff)
+		d := backoff.Step()
+		c.log.Warn("scale write failed, retrying", "deployment", name, "target", target, "attempt", attempt, "err", err, "retry", d)
 		select {
-		case <-time.After(backoff):
+		case <-time.After(d):
 		case <-ctx.Done():
 		}
-		backoff = min(2*backoff, 5*time.Second)
 	}
 	if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 		// Stopped mid-write: not a failure of the API server.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/dstload/dstload/workload/record"
 )
@@ -200,7 +202,10 @@ func (c *Client) Run(ctx context.Context) error {
 }
 
 func (c *Client) runStream(ctx context.Context, dst pb.DestinationClient, st *stream) {
-	backoff := c.o.BackoffMin
+	newBackoff := func() wait.Backoff {
+		return wait.Backoff{Duration: c.o.BackoffMin, Factor: 2, Cap: c.o.BackoffMax, Steps: math.MaxInt32}
+	}
+	backoff := newBackoff()
 	req := c.reqs[st.svc]
 	u := update{keepRaw: c.o.OnReceive != nil} // reused for every message of this stream
 	cdc := grpc.ForceCodecV2(newCodec())
@@ -247,20 +252,22 @@ func (c *Client) runStream(ctx context.Context, dst pb.DestinationClient, st *st
 		c.ends = append(c.ends, end{t: time.Now().UnixNano(), stream: st.id, cause: cause, msg: msg})
 		c.recMu.Unlock()
 		if cause == record.CauseLifetime {
-			backoff = c.o.BackoffMin
+			backoff = newBackoff()
 			continue
 		}
 		if got {
-			backoff = c.o.BackoffMin
+			backoff = newBackoff()
 		}
-		c.log.Debug("stream ended", "stream", st.id, "service", c.keys[st.svc], "cause", cause, "msg", msg, "retry", backoff)
-		wait := backoff/2 + rand.N(backoff/2+1)
+		// Equal jitter: half the step plus a random half. wait.Backoff's
+		// own jitter only adds, and would let waits pass the cap.
+		d := backoff.Step()
+		d = d/2 + rand.N(d/2+1)
+		c.log.Debug("stream ended", "stream", st.id, "service", c.keys[st.svc], "cause", cause, "msg", msg, "retry", d)
 		select {
-		case <-time.After(wait):
+		case <-time.After(d):
 		case <-ctx.Done():
 			return
 		}
-		backoff = min(2*backoff, c.o.BackoffMax)
 	}
 }
 
