@@ -21,6 +21,7 @@ type app struct {
 
 	logFormat string
 	logLevel  string
+	quiet     bool
 	stateDir  string
 	envName   string
 }
@@ -80,6 +81,7 @@ environment and a verdict.
 	fs := root.PersistentFlags()
 	fs.StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVarP(&a.quiet, "quiet", "q", false, "no progress lines, and only warnings and errors logged (results and errors still print)")
 
 	root.AddCommand(
 		newVersionCmd(a),
@@ -116,6 +118,9 @@ func (a *app) setupLogging(cmd *cobra.Command) error {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(a.logLevel)); err != nil {
 		return usageErrorf("invalid --log-level %q: use debug, info, warn or error", a.logLevel)
+	}
+	if a.quiet && level < slog.LevelWarn {
+		level = slog.LevelWarn
 	}
 	opts := &slog.HandlerOptions{Level: level}
 	switch a.logFormat {

@@ -120,7 +120,7 @@ machines and CI, e.g.:
 					Name: a.envName, Provider: st.Provider,
 					Versions: report.Versions{Dstload: v.Version, Destination: destVersion},
 				},
-				Log: a.log, Progress: a.errOut,
+				Log: a.log, Progress: a.progress(),
 			}
 			var res *runner.Result
 			switch st.Provider {

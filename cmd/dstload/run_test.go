@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"log/slog"
@@ -204,9 +205,15 @@ func TestRunEndToEnd(t *testing.T) {
 	})
 
 	t.Run("keep and cleanup", func(t *testing.T) {
-		code, stdout, stderr, r := runScenario(t, "baseline", filepath.Join(out, "kept"), "--duration", "2s", "--keep", "-o", "yaml")
+		code, stdout, stderr, r := runScenario(t, "baseline", filepath.Join(out, "kept"), "--duration", "2s", "--keep", "-o", "yaml", "--log-format", "json")
 		if code != 0 || !strings.Contains(stderr, "targets kept in namespace dstload-run") {
 			t.Fatalf("--keep run: exit %d\n%s\n%s", code, stdout, stderr)
+		}
+		// --log-format json: stderr is JSON records only, progress included.
+		for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+			if !json.Valid([]byte(l)) {
+				t.Errorf("--log-format json: stderr line is not JSON: %q", l)
+			}
 		}
 		// -o yaml: the verdict, criteria and files, and nothing else on stdout.
 		var res runResult

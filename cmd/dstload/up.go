@@ -88,7 +88,7 @@ func providers() *provision.Registry {
 // providers and the stack hook (nil: cluster only).
 func (a *app) newEnvironment(st provision.Stack) *provision.Environment {
 	return &provision.Environment{
-		Env:       provision.Env{Name: a.envName, Dir: a.envDir(), Log: a.log, Progress: a.errOut},
+		Env:       provision.Env{Name: a.envName, Dir: a.envDir(), Log: a.log, Progress: a.progress()},
 		Providers: providers(),
 		Stack:     st,
 	}
