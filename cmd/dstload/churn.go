@@ -27,20 +27,8 @@ func newRegistry() *prometheus.Registry {
 
 // writeRecordsFile writes the final records (0600: they name the cluster's
 // endpoints, nothing secret, but nobody else needs them).
-func writeRecordsFile(path string, s record.Set) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("write records: %w", err)
-	}
-	if err := record.Write(f, s); err != nil {
-		f.Close()
-		return fmt.Errorf("write records %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write records %s: %w", path, err)
-	}
-	return nil
-}
+// The format is record.FileName's: gzip-compressed NDJSON.
+func writeRecordsFile(path string, s record.Set) error { return record.WriteFile(path, s, 0o600) }
 
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/k3d"
 	"github.com/dstload/dstload/version"
+	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/report"
 	"github.com/dstload/dstload/workload/runner"
 	"github.com/dstload/dstload/workload/scenario"
@@ -201,7 +202,7 @@ machines and CI, e.g.:
 	f.StringVar(&destVersion, "destination-version", "", "what the destination controller is (a version or branch), recorded in the report for compare")
 	f.DurationVar(&metricsInterval, "metrics-interval", 2*time.Second, "how often the destination's /metrics is sampled")
 	f.DurationVar(&readyTimeout, "ready-timeout", 10*time.Minute, "how long to wait for the targets and the streams to come up")
-	f.BoolVar(&saveRecords, "records", false, "also write the raw churn, observer and client records as records.json")
+	f.BoolVar(&saveRecords, "records", false, "also write the raw churn, observer and client records as "+record.FileName+" (gzip-compressed, one JSON record per line)")
 	f.BoolVar(&cleanup, "cleanup", false, "remove the targets a --keep run left in --namespace, and run nothing")
 	out.addFlags(cmd)
 	return cmd

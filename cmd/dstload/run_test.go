@@ -138,17 +138,12 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Errorf("no endpoint series or destination samples")
 		}
 		// The saved records give the same analysis again.
-		f, err := os.Open(filepath.Join(healthy, "records.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		set, err := record.Read(f)
+		set, err := record.ReadFile(filepath.Join(healthy, record.FileName))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if a := record.Analyze(set); len(a.UpdateLatencies) != r.UpdateLatency.Count || len(a.Events) != len(r.Events) {
-			t.Errorf("records.json: %d latencies, %d events; report %d, %d", len(a.UpdateLatencies), len(a.Events), r.UpdateLatency.Count, len(r.Events))
+			t.Errorf("%s: %d latencies, %d events; report %d, %d", record.FileName, len(a.UpdateLatencies), len(a.Events), r.UpdateLatency.Count, len(r.Events))
 		}
 		if testing.Verbose() {
 			t.Logf("stdout:\n%s\nstderr:\n%s", stdout, stderr)

@@ -186,12 +186,7 @@ func TestCommands(t *testing.T) {
 	stop(t, dst)
 	var sets []record.Set
 	for _, f := range []string{churnRecords, clientRecords} {
-		fh, err := os.Open(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := record.Read(fh)
-		fh.Close()
+		s, err := record.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -38,8 +38,8 @@ type ScaleEvent struct {
 	// attempt's start). Nothing can react to the change before it, so
 	// latencies measured from it are never too small.
 	Time time.Time `json:"time"`
-	// Took is how long the successful attempt took.
-	Took time.Duration `json:"took"`
+	// Took is how long the successful attempt took (tookSeconds in JSON).
+	Took time.Duration `json:"-"`
 	// Attempts counts the tries including the successful one (1 = no retry).
 	Attempts int `json:"attempts"`
 }

@@ -142,12 +142,11 @@ func (p *observerProc) stop() (record.Set, error) {
 		p.kill()
 		return record.Set{}, fmt.Errorf("observer did not stop within 30s; its log: %s", p.logFile)
 	}
-	f, err := os.Open(p.recordsFile)
+	s, err := record.ReadFile(p.recordsFile)
 	if err != nil {
 		return record.Set{}, fmt.Errorf("observer records: %w", err)
 	}
-	defer f.Close()
-	return record.Read(f)
+	return s, nil
 }
 
 // kill ends the observer without its records (run failed anyway).

@@ -333,19 +333,6 @@ func Cleanup(ctx context.Context, kubeconfig, kubeContext, namespace, release st
 }
 
 // RecordsFile is the raw records' file name (Config.SaveRecords).
-const RecordsFile = "records.json"
+const RecordsFile = record.FileName
 
-func saveRecords(path string, set record.Set) error {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("write records: %w", err)
-	}
-	if err := record.Write(f, set); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("write records: %w", err)
-	}
-	return nil
-}
+func saveRecords(path string, set record.Set) error { return record.WriteFile(path, set, 0o644) }

@@ -65,7 +65,7 @@ type Config struct {
 	// Keep leaves the targets installed.
 	Keep bool
 	// SaveRecords also writes the raw records (record.Set JSON) as
-	// records.json next to the report, for re-analysis.
+	// records.ndjson.gz next to the report, for re-analysis.
 	SaveRecords bool
 
 	Tool        report.Tool
