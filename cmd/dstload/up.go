@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,9 +15,6 @@ import (
 	"github.com/dstload/dstload/provision/local"
 	"github.com/dstload/dstload/provision/stack"
 )
-
-// defaultProvider is k3d (needs Docker).
-const defaultProvider = "k3d"
 
 // upOptions are the flags of `dstload up`.
 type upOptions struct {
@@ -51,12 +49,12 @@ Providers:
 		RunE: func(cmd *cobra.Command, args []string) error { return runUp(cmd, a, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.provider, "provider", defaultProvider, "where the clusters come from: k3d, local or kubeconfig")
+	f.StringVar(&o.provider, "provider", "", "where the clusters come from: k3d, local or kubeconfig (default: the environment's; else k3d when a local Docker daemon answers, else local)")
 	f.IntVar(&o.cfg.Nodes, "nodes", local.DefaultNodes, "number of KWOK fake nodes")
 	f.IntVar(&o.cfg.Clusters, "clusters", 1, "number of clusters (2 = source and target, linked)")
 	f.StringVar(&o.cfg.BinDir, "bin-dir", os.Getenv(local.BinDirEnv), "local: directory with etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (env "+local.BinDirEnv+"; default PATH, then the cache, else built with Go)")
 	f.IntVar(&o.cfg.APIPort, "api-port", 0, "apiserver port on 127.0.0.1 (local; k3d: the first cluster's) (default: a free one)")
-	f.StringVar(&o.cfg.DestinationBin, "destination-bin", "", "run this Linkerd controller binary as the destination controller (local)")
+	f.StringVar(&o.cfg.DestinationBin, "destination-bin", "", "run this Linkerd controller binary as the destination controller (local; env "+local.DestinationBinEnv+")")
 	f.StringArrayVar(&o.cfg.DestinationArgs, "destination-arg", nil, "local: an extra flag for the destination controller dstload runs, e.g. --destination-arg=-stream-queue-capacity=1 (repeatable; recorded in the state and in every report; a changed set restarts the controller; a plain 'up' keeps the recorded ones, --destination-bin without it drops them)")
 	f.StringVar(&o.cfg.DestinationAddr, "destination-addr", "", "use the destination controller already serving gRPC at HOST:PORT")
 	f.StringVar(&o.cfg.DestinationImage, "destination-image", local.DefaultDestinationImage, "local: controller image to take the destination controller from when neither --destination-bin nor --destination-addr is given")
@@ -102,6 +100,20 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 	if o.cfg.Clusters < 1 {
 		return usageErrorf("--clusters %d: need at least 1 cluster", o.cfg.Clusters)
 	}
+	if o.provider == "" {
+		name, why, err := chooseProvider(cmd.Context(), cmd, a.envDir(), func(ctx context.Context) error {
+			return k3d.CheckDocker(ctx, dockerProbeTimeout)
+		})
+		if err != nil {
+			return upError(err)
+		}
+		o.provider = name
+		fmt.Fprintf(a.progress(), "provider %s: %s\n", name, why)
+	}
+	if env := os.Getenv(local.DestinationBinEnv); env != "" && o.provider == local.ProviderName &&
+		!cmd.Flags().Changed("destination-bin") && o.cfg.DestinationAddr == "" && !a.recordsDestination() {
+		o.cfg.DestinationBin = env
+	}
 	var hook provision.Stack
 	if !o.noStack {
 		userValues, err := stack.ParseValueFiles(o.values)
@@ -136,6 +148,21 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 	}
 	printClusters(a, st)
 	return nil
+}
+
+// recordsDestination: the environment already has a destination
+// controller (which a plain `up` keeps, with its args).
+func (a *app) recordsDestination() bool {
+	st, err := provision.LoadState(a.envDir())
+	if err != nil {
+		return false
+	}
+	for _, c := range st.Clusters {
+		if c.DestinationBin != "" || c.DestinationAddr != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func printClusters(a *app, st *provision.State) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/local"
 	"github.com/dstload/dstload/provision/local/localtest"
 )
 
@@ -86,15 +87,20 @@ func TestUpStatusDownLocal(t *testing.T) {
 	dir := t.TempDir()
 	args := func(a ...string) []string { return append([]string{"--state-dir", dir, "--name", "cli"}, a...) }
 	// An unreachable image: the offline path (cluster up, no destination).
-	up := args("up", "--provider", "local", "--no-stack", "--nodes", "2", "--destination-image", "127.0.0.1:1/linkerd/controller:edge-26.8.3")
+	// No --provider and no Docker: up picks local and says why.
+	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
+	t.Setenv("DOCKER_CONTEXT", "")
+	t.Setenv(local.DestinationBinEnv, "")
+	up := args("up", "--no-stack", "--nodes", "2", "--destination-image", "127.0.0.1:1/linkerd/controller:edge-26.8.3")
 	t.Cleanup(func() { runCLI(t, args("down")...) })
 	code, out, errOut := runCLI(t, up...)
-	if code != 0 || !strings.Contains(out, "is up") || !strings.Contains(out, "--destination-bin") || !strings.Contains(out, "--destination-addr") {
+	if code != 0 || !strings.Contains(out, "is up (provider local)") || !strings.Contains(out, "--destination-bin") || !strings.Contains(out, "--destination-addr") ||
+		!strings.Contains(errOut, "provider local: Docker is not reachable") {
 		t.Fatalf("up: exit %d\n%s\n%s", code, out, errOut)
 	}
-	code, out, _ = runCLI(t, up...)
-	if code != 0 || !strings.Contains(out, "already up") {
-		t.Fatalf("second up: exit %d %s", code, out)
+	code, out, errOut = runCLI(t, up...)
+	if code != 0 || !strings.Contains(out, "already up") || !strings.Contains(errOut, "provider local: the environment's recorded provider") {
+		t.Fatalf("second up: exit %d %s %s", code, out, errOut)
 	}
 	code, out, errOut = runCLI(t, args("status", "-o", "json")...)
 	if code != 0 {

@@ -164,3 +164,14 @@ func isLocalDaemon(host string) bool {
 	}
 	return false
 }
+
+// CheckDocker reports whether this machine's Docker daemon can serve k3d:
+// a local daemon that answers within timeout. nil means it can; the error
+// says why not (a DockerUnavailableError or a RemoteDockerError).
+func CheckDocker(ctx context.Context, timeout time.Duration) error {
+	p := New(Options{DockerTimeout: timeout})
+	if err := p.checkLocalDaemon(); err != nil {
+		return err
+	}
+	return p.checkRuntime(ctx)
+}

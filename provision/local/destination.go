@@ -15,6 +15,11 @@ import (
 )
 
 // DestinationHint tells the user how to add a destination controller.
+// DestinationBinEnv, when set, is the Linkerd controller binary a local
+// `up` runs when neither --destination-bin nor --destination-addr is
+// given: a machine that cannot pull Linkerd's image says so once.
+const DestinationBinEnv = "DSTLOAD_DESTINATION_BIN"
+
 const DestinationHint = "add one with 'dstload up --provider local --destination-bin PATH' (a Linkerd controller binary) or 'dstload up --provider local --destination-addr HOST:PORT' (one that already runs)"
 
 // StartDestination runs Linkerd's destination controller as a supervised

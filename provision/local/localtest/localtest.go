@@ -190,7 +190,7 @@ func RequireBinaries(t testing.TB) {
 // DestinationBinEnv names Linkerd's real controller binary for the tests
 // that judge the destination controller (.ci/run sets it to the
 // controller built from Linkerd's sources at the pinned edge release).
-const DestinationBinEnv = "DSTLOAD_DESTINATION_BIN"
+const DestinationBinEnv = local.DestinationBinEnv
 
 // RealDestination returns the Linkerd controller binary named by
 // DSTLOAD_DESTINATION_BIN. Without it the test fails under CI (CI=true)
