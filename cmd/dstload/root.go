@@ -95,6 +95,7 @@ environment and a verdict.
 		newChurnCmd(a),
 		newObserveCmd(a),
 		newClientCmd(a),
+		newEnvCmd(a),
 	)
 	// --name and --state-dir only where an environment is read or made:
 	// on compare, scenarios or churn they would mean nothing.
@@ -111,7 +112,7 @@ environment and a verdict.
 
 // envCommandNames are the commands that act on an environment.
 func envCommandNames() map[string]bool {
-	return map[string]bool{"up": true, "down": true, "status": true, "run": true, "certs": true}
+	return map[string]bool{"up": true, "down": true, "status": true, "run": true, "certs": true, "env": true}
 }
 
 func (a *app) setupLogging(cmd *cobra.Command) error {

@@ -119,7 +119,7 @@ machines and CI, e.g.:
 				Tool: report.Tool{Name: "dstload", Version: v.Version, Revision: v.Revision, GoVersion: v.GoVersion},
 				Environment: report.Environment{
 					Name: a.envName, Provider: st.Provider,
-					Versions: report.Versions{Dstload: v.Version, Destination: destVersion},
+					Versions: report.Versions{Dstload: v.Version, Destination: destVersion, Linkerd: a.linkerdChartVersion()},
 				},
 				Log: a.log, Progress: a.progress(),
 			}
@@ -165,6 +165,9 @@ machines and CI, e.g.:
 				return fmt.Errorf("dstload run does not support provider %s of environment %q", st.Provider, a.envName)
 			}
 			if err != nil {
+				return err
+			}
+			if err := a.copyEnvFile(outDir); err != nil {
 				return err
 			}
 			if err := out.write(a, res); err != nil {

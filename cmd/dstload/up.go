@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,7 @@ type upOptions struct {
 	set        []string // release.key=value
 	versions   []string // release=version
 	timeout    time.Duration
+	config     string // environment file
 }
 
 func newUpCmd(a *app) *cobra.Command {
@@ -49,6 +51,7 @@ Providers:
 		RunE: func(cmd *cobra.Command, args []string) error { return runUp(cmd, a, o) },
 	}
 	f := cmd.Flags()
+	f.StringVar(&o.config, "config", "", "environment file (apiVersion "+envAPIVersion+", kind "+envKind+"; 'dstload env export' writes one); flags given here win over it")
 	f.StringVar(&o.provider, "provider", "", "where the clusters come from: k3d, local or kubeconfig (default: the environment's; else k3d when a local Docker daemon answers, else local)")
 	f.IntVar(&o.cfg.Nodes, "nodes", local.DefaultNodes, "number of KWOK fake nodes")
 	f.IntVar(&o.cfg.Clusters, "clusters", 1, "number of clusters (2 = source and target, linked)")
@@ -93,6 +96,13 @@ func (a *app) newEnvironment(st provision.Stack) *provision.Environment {
 }
 
 func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
+	if o.config != "" {
+		f, err := readEnvFile(o.config)
+		if err != nil {
+			return usageError(err)
+		}
+		f.apply(cmd, o)
+	}
 	o.cfg.DestinationArgsSet = cmd.Flags().Changed("destination-arg")
 	if o.cfg.Nodes < 1 {
 		return usageErrorf("--nodes %d: need at least 1 fake node", o.cfg.Nodes)
@@ -100,6 +110,7 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 	if o.cfg.Clusters < 1 {
 		return usageErrorf("--clusters %d: need at least 1 cluster", o.cfg.Clusters)
 	}
+	chosen := ""
 	if o.provider == "" {
 		name, why, err := chooseProvider(cmd.Context(), cmd, a.envDir(), func(ctx context.Context) error {
 			return k3d.CheckDocker(ctx, dockerProbeTimeout)
@@ -108,23 +119,29 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 			return upError(err)
 		}
 		o.provider = name
-		fmt.Fprintf(a.progress(), "provider %s: %s\n", name, why)
+		// Said once the input is known to be good: bad input stays one line.
+		chosen = fmt.Sprintf("provider %s: %s\n", name, why)
 	}
 	if env := os.Getenv(local.DestinationBinEnv); env != "" && o.provider == local.ProviderName &&
 		!cmd.Flags().Changed("destination-bin") && o.cfg.DestinationAddr == "" && !a.recordsDestination() {
 		o.cfg.DestinationBin = env
 	}
-	var hook provision.Stack
+	var (
+		hook                provision.Stack
+		userValues, userSet map[string][]string
+		versions            map[string]string
+	)
 	if !o.noStack {
-		userValues, err := stack.ParseValueFiles(o.values)
+		var err error
+		userValues, err = stack.ParseValueFiles(o.values)
 		if err != nil {
 			return usageError(err)
 		}
-		userSet, err := stack.ParseSet(o.set)
+		userSet, err = stack.ParseSet(o.set)
 		if err != nil {
 			return usageError(err)
 		}
-		versions, err := stack.ParseVersions(o.versions)
+		versions, err = stack.ParseVersions(o.versions)
 		if err != nil {
 			return usageError(err)
 		}
@@ -136,11 +153,15 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 		hook = h
 	}
 	env := a.newEnvironment(hook)
+	fmt.Fprint(a.progress(), chosen)
 	res, err := env.Up(cmd.Context(), o.provider, o.cfg)
 	if err != nil {
 		return upError(err)
 	}
 	st := res.State
+	if err := resolvedEnvFile(o, st, userValues, userSet, versions).write(filepath.Join(a.envDir(), envFileName)); err != nil {
+		return err
+	}
 	if res.AlreadyUp {
 		fmt.Fprintf(a.out, "environment %q is already up (provider %s); nothing changed\n", a.envName, st.Provider)
 	} else {
