@@ -152,9 +152,11 @@ func TestRenderedObjects(t *testing.T) {
 			map[string]int{"Service": 4, "Deployment": 4, "ServiceAccount": 1, "Role": 1, "RoleBinding": 1}},
 		{"nothing", map[string]any{"targets": map[string]any{"enabled": false}, "churn": map[string]any{"enabled": false}, "client": map[string]any{"enabled": false}}, map[string]int{}},
 		{"podmonitors", map[string]any{"monitoring": map[string]any{"enabled": true}},
+			map[string]int{"Service": 11, "Deployment": 12, "ServiceAccount": 2, "Role": 2, "RoleBinding": 2, "PodMonitor": 2, "ConfigMap": 1}},
+		{"podmonitors, no dashboard", map[string]any{"monitoring": map[string]any{"enabled": true, "dashboard": false}},
 			map[string]int{"Service": 11, "Deployment": 12, "ServiceAccount": 2, "Role": 2, "RoleBinding": 2, "PodMonitor": 2}},
 		{"servicemonitors", map[string]any{"monitoring": map[string]any{"enabled": true, "kind": "ServiceMonitor"}},
-			map[string]int{"Service": 12, "Deployment": 12, "ServiceAccount": 2, "Role": 2, "RoleBinding": 2, "ServiceMonitor": 2}},
+			map[string]int{"Service": 12, "Deployment": 12, "ServiceAccount": 2, "Role": 2, "RoleBinding": 2, "ServiceMonitor": 2, "ConfigMap": 1}},
 		{"no rbac", map[string]any{"rbac": map[string]any{"create": false}}, map[string]int{"Service": 11, "Deployment": 12}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

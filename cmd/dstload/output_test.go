@@ -214,3 +214,14 @@ func TestFlagNames(t *testing.T) {
 		t.Fatalf("walked only %d flag names", len(byName))
 	}
 }
+
+func TestDashboardCmd(t *testing.T) {
+	code, out, errOut := runCLI(t, "dashboard")
+	var d struct {
+		UID    string           `json:"uid"`
+		Panels []map[string]any `json:"panels"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &d) != nil || d.UID != "dstload-destination" || len(d.Panels) == 0 {
+		t.Fatalf("dashboard: exit %d %s\n%.300s", code, errOut, out)
+	}
+}

@@ -96,6 +96,7 @@ environment and a verdict.
 		newObserveCmd(a),
 		newClientCmd(a),
 		newEnvCmd(a),
+		newDashboardCmd(a),
 	)
 	// --name and --state-dir only where an environment is read or made:
 	// on compare, scenarios or churn they would mean nothing.
