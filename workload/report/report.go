@@ -1,5 +1,5 @@
 // Package report turns a scenario run's records into dstload's verdict:
-// report.json (a versioned schema, documented in SCHEMA.md), report.md, a
+// report.json (a versioned schema, documented in docs/report-schema.md), report.md, a
 // terminal summary, plots, and the A/B comparison of two reports.
 //
 // Every latency word is defined in docs/latency.md; the joining of churn, observer and
