@@ -65,6 +65,7 @@ type Reconfigurer interface {
 // ConfigError marks bad user settings (the caller maps it to a usage error).
 type ConfigError struct{ Err error }
 
+func (e *ConfigError) Usage()        {}
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
@@ -96,6 +97,8 @@ var ErrInterrupted = errors.New("interrupted; what was created is recorded: run 
 
 // ProviderMismatchError means the environment exists with another provider.
 type ProviderMismatchError struct{ Name, Have, Want string }
+
+func (e *ProviderMismatchError) Usage() {}
 
 func (e *ProviderMismatchError) Error() string {
 	return fmt.Sprintf("environment %q exists with provider %q, not %q; run 'dstload down' first or pick another --name", e.Name, e.Have, e.Want)
@@ -152,6 +155,8 @@ func (e *Environment) Up(ctx context.Context, providerName string, cfg Config) (
 		e.Env.Progressf("resuming environment %q (phase %s)", e.Env.Name, st.Phase)
 	}
 	res.State = st
+	caps := p.Info()
+	st.Capabilities = &caps
 	save := e.saveFunc()
 
 	if err := os.MkdirAll(e.Env.Dir, 0o700); err != nil {
@@ -244,6 +249,8 @@ func (e *Environment) Down(ctx context.Context) (*DownResult, error) {
 		return nil, fmt.Errorf("environment %q was made by provider %q: %w", e.Env.Name, st.Provider, err)
 	}
 	save := e.saveFunc()
+	caps := capabilities(p, st)
+	st.Capabilities = &caps
 	st.Phase = PhaseDeleting
 	if err := save(st); err != nil {
 		return nil, err
@@ -320,6 +327,8 @@ func (e *Environment) Status(ctx context.Context) (*Report, error) {
 }
 
 func (e *Environment) status(ctx context.Context, p Provider, st *State) ([]ComponentStatus, error) {
+	caps := capabilities(p, st)
+	st.Capabilities = &caps // for the stack; Status saves nothing
 	comps, err := p.Status(ctx, e.Env, st)
 	if err != nil {
 		return nil, fmt.Errorf("%s status: %w", st.Provider, err)

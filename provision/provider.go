@@ -65,6 +65,9 @@ func (e Env) Progressf(format string, args ...any) {
 type Provider interface {
 	// Name is the provider's registry name ("local", "k3d", "kubeconfig").
 	Name() string
+	// Info states what the provider's clusters can do; it needs no
+	// settings (a provider built from a zero Config answers it).
+	Info() Capabilities
 	Create(ctx context.Context, env Env, st *State, save SaveFunc) error
 	Delete(ctx context.Context, env Env, st *State, save SaveFunc) error
 	Status(ctx context.Context, env Env, st *State) ([]ComponentStatus, error)
@@ -165,6 +168,8 @@ type UnknownProviderError struct {
 	Name      string
 	Available []string
 }
+
+func (e *UnknownProviderError) Usage() {}
 
 func (e *UnknownProviderError) Error() string {
 	return fmt.Sprintf("provider %q is not available in this build (available: %s); use --provider local for a Docker-free cluster",

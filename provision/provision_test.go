@@ -100,7 +100,8 @@ type recorder struct {
 	interrupt context.CancelFunc
 }
 
-func (r *recorder) Name() string { return "rec" }
+func (r *recorder) Name() string       { return "rec" }
+func (r *recorder) Info() Capabilities { return Capabilities{} }
 func (r *recorder) Create(ctx context.Context, env Env, st *State, save SaveFunc) error {
 	r.calls = append(r.calls, "create")
 	st.SetProcess(Process{Name: "a", PID: 1, StartTime: 1, Cmdline: []string{"a"}})

@@ -38,6 +38,8 @@ type State struct {
 	// removes it; one made beforehand is kept).
 	TrustRootCreated bool      `json:"trustRootCreated,omitempty"`
 	Clusters         []Cluster `json:"clusters,omitempty"`
+	// Capabilities are what the provider stated at Up (Provider.Info).
+	Capabilities *Capabilities `json:"capabilities,omitempty"`
 	// Processes are the host processes the environment supervises (local
 	// provider), in start order.
 	Processes []Process `json:"processes,omitempty"`
@@ -68,6 +70,10 @@ type Cluster struct {
 	// restarts it with exactly these when it died.
 	DestinationBin  string   `json:"destinationBin,omitempty"`
 	DestinationArgs []string `json:"destinationArgs,omitempty"`
+	// WorkloadImage is the dstload image (repository:tag) imported into
+	// the cluster for the chart's churn and client pods; "" = none (the
+	// chart pulls its published image).
+	WorkloadImage string `json:"workloadImage,omitempty"`
 }
 
 // Process is a supervised host process. PID alone is not an identity (PIDs
@@ -158,6 +164,7 @@ func (e *CorruptStateError) Error() string {
 }
 
 func (e *CorruptStateError) Unwrap() error { return e.Err }
+func (e *CorruptStateError) Usage()        {}
 
 // LoadState reads <envDir>/state.json. It returns ErrNoState when there is
 // none and a *CorruptStateError when it is not a valid state.
@@ -242,7 +249,7 @@ func RemoveState(envDir string) error {
 type Lock struct{ f *os.File }
 
 // ErrLocked means another dstload process holds the environment.
-var ErrLocked = errors.New("another dstload command is working on this environment")
+var ErrLocked error = &usageError{"another dstload command is working on this environment"}
 
 // LockEnv takes the environment's lock without waiting.
 func LockEnv(envDir string) (*Lock, error) {

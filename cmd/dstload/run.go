@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dstload/dstload/provision"
-	"github.com/dstload/dstload/provision/k3d"
 	"github.com/dstload/dstload/version"
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/report"
@@ -123,11 +122,15 @@ machines and CI, e.g.:
 				},
 				Log: a.log, Progress: a.progress(),
 			}
+			caps, err := providers().Capabilities(st)
+			if err != nil {
+				return fmt.Errorf("environment %q: %w", a.envName, err)
+			}
+			rcfg.Environment.ClockSource = caps.ClockSource
 			var res *runner.Result
-			switch st.Provider {
-			case "local":
-				// Everything runs inside this process against the
-				// environment's host-process destination controller.
+			if !caps.PodsRun {
+				// No pod runs: everything runs inside this process against
+				// the environment's host-process destination controller.
 				if rcfg.DestinationAddr == "" {
 					rcfg.DestinationAddr = cl.DestinationAddr
 					rcfg.Environment.DestinationBin, rcfg.Environment.DestinationArgs = cl.DestinationBin, cl.DestinationArgs
@@ -138,7 +141,6 @@ machines and CI, e.g.:
 				if rcfg.MetricsURL == "" {
 					rcfg.MetricsURL = metricsURLOf(cl.DestinationAdminAddr)
 				}
-				rcfg.Environment.ClockSource = "single host clock"
 				// The observer runs as `dstload observe` in a process of
 				// its own: this executable, with this environment.
 				exe, xerr := os.Executable()
@@ -147,22 +149,17 @@ machines and CI, e.g.:
 				}
 				rcfg.ObserverCommand, rcfg.ObserverEnv = []string{exe, "observe"}, os.Environ()
 				res, err = runner.Run(ctx, rcfg)
-			case "k3d", "kubeconfig":
+			} else {
 				// Churn and clients are the chart's pods; --destination-addr
 				// is then the address the client pods dial (default: the
 				// chart's, Linkerd's in-cluster Service).
 				var ic runner.InCluster
-				if st.Provider == "k3d" {
-					if repo, tag, ok := k3d.WorkloadImage(st, cl.Name); ok {
-						ic.Image = runner.Image{Repository: repo, Tag: tag, PullPolicy: "IfNotPresent"}
-					}
-					rcfg.Environment.ClockSource = "single host: every k3d node is a container on this host, sharing its clock"
-				} else {
-					rcfg.Environment.ClockSource = "cluster nodes' clocks (NTP assumed, not checked by dstload): observer in the churn pod, streams in the client pods"
+				// The tag follows the last colon (a registry host may
+				// carry a port).
+				if i := strings.LastIndex(cl.WorkloadImage, ":"); i > 0 {
+					ic.Image = runner.Image{Repository: cl.WorkloadImage[:i], Tag: cl.WorkloadImage[i+1:], PullPolicy: "IfNotPresent"}
 				}
 				res, err = runner.RunInCluster(ctx, rcfg, ic)
-			default:
-				return fmt.Errorf("dstload run does not support provider %s of environment %q", st.Provider, a.envName)
 			}
 			if err != nil {
 				return err

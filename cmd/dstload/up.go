@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -122,7 +121,13 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 		// Said once the input is known to be good: bad input stays one line.
 		chosen = fmt.Sprintf("provider %s: %s\n", name, why)
 	}
-	if env := os.Getenv(local.DestinationBinEnv); env != "" && o.provider == local.ProviderName &&
+	caps, err := providers().Info(o.provider)
+	if err != nil {
+		return upError(err)
+	}
+	// DSTLOAD_DESTINATION_BIN is for providers that run the controller
+	// themselves.
+	if env := os.Getenv(local.DestinationBinEnv); env != "" && caps.DestinationHint != "" &&
 		!cmd.Flags().Changed("destination-bin") && o.cfg.DestinationAddr == "" && !a.recordsDestination() {
 		o.cfg.DestinationBin = env
 	}
@@ -147,7 +152,7 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 		}
 		h := &stack.Hook{Monitoring: o.monitoring, Multicluster: o.cfg.Clusters > 1, Mirror: o.mirror,
 			UserValues: userValues, UserSet: userSet, Versions: versions, Timeout: o.timeout, CompareSettings: true}
-		if err := h.Validate(o.provider); err != nil {
+		if err := h.Validate(o.provider, caps); err != nil {
 			return usageError(err)
 		}
 		hook = h
@@ -196,27 +201,17 @@ func printClusters(a *app, st *provision.State) {
 				fmt.Fprintf(a.out, " (admin %s)", c.DestinationAdminAddr)
 			}
 			fmt.Fprintln(a.out)
-		case st.Provider == local.ProviderName:
-			fmt.Fprintf(a.out, "  no destination controller: %s\n", local.DestinationHint)
+		case st.Capabilities != nil && st.Capabilities.DestinationHint != "":
+			fmt.Fprintf(a.out, "  no destination controller: %s\n", st.Capabilities.DestinationHint)
 		}
 	}
 }
 
 // upError maps bad input to a usage error (exit 2); the rest is a runtime
-// failure (exit 1).
+// failure (exit 1). The provision package and the providers mark what is
+// bad input (provision.IsUsage).
 func upError(err error) error {
-	var (
-		unknown  *provision.UnknownProviderError
-		cfgErr   *provision.ConfigError
-		mismatch *provision.ProviderMismatchError
-		corrupt  *provision.CorruptStateError
-		missing  *local.MissingBinariesError
-		portUsed *local.PortInUseError
-	)
-	switch {
-	case errors.As(err, &unknown), errors.As(err, &cfgErr), errors.As(err, &mismatch),
-		errors.As(err, &corrupt), errors.As(err, &missing), errors.As(err, &portUsed),
-		errors.Is(err, provision.ErrLocked):
+	if provision.IsUsage(err) {
 		return usageError(err)
 	}
 	return err

@@ -105,7 +105,7 @@ type CIDRs struct{ Pods, Services, DNS string }
 // same addresses, which a multicluster link cannot route. The first
 // cluster keeps the defaults; the second gets 10.44/16 and 10.45/16. All
 // stay clear of the KWOK nodes' pod ranges (10.128/16 and up, see
-// local.NodePodCIDR).
+// fakenode.PodCIDR).
 func ClusterCIDRs(i int) CIDRs {
 	pods, svc := 42+2*i, 43+2*i
 	return CIDRs{

@@ -143,6 +143,11 @@ func Factory(cfg provision.Config) (provision.Provider, error) {
 func (p *Provider) Name() string       { return ProviderName }
 func (p *Provider) OwnsClusters() bool { return true }
 
+// Info: k3s runs the pods; every node is a container on this host.
+func (p *Provider) Info() provision.Capabilities {
+	return provision.Capabilities{PodsRun: true, ClockSource: "single host: every k3d node is a container on this host, sharing its clock"}
+}
+
 // imageRefRE is a loose check of an image reference; the SDK and Docker
 // give the precise error later, this one catches typos before anything is
 // created.

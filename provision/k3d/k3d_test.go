@@ -18,7 +18,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/dstload/dstload/provision"
-	"github.com/dstload/dstload/provision/local"
+	"github.com/dstload/dstload/provision/fakenode"
 )
 
 // noDocker points the Docker client at a socket that does not exist, so
@@ -97,7 +97,7 @@ func TestClusterConfigWithoutDocker(t *testing.T) {
 	}
 	p1, s1 := ranges(n.Args)
 	p2, s2 := ranges(cc2.Cluster.Nodes[0].Args)
-	all := []netip.Prefix{p1, s1, p2, s2, netip.MustParsePrefix(local.NodePodCIDR(0))}
+	all := []netip.Prefix{p1, s1, p2, s2, netip.MustParsePrefix(fakenode.PodCIDR(0))}
 	for i := range all {
 		for j := i + 1; j < len(all); j++ {
 			if !all[i].IsValid() || all[i].Overlaps(all[j]) {
@@ -358,7 +358,7 @@ func TestWorkloadImageRecord(t *testing.T) {
 }
 
 func TestFakeNodeMatchesChartScheduling(t *testing.T) {
-	n := local.FakeNode(2)
+	n := fakenode.New(2)
 	if n.Labels["type"] != "kwok" || n.Annotations["kwok.x-k8s.io/node"] != "fake" {
 		t.Errorf("labels %v annotations %v", n.Labels, n.Annotations)
 	}

@@ -7,12 +7,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dstload/dstload/provision"
-	"github.com/dstload/dstload/provision/local"
+	"github.com/dstload/dstload/provision/fakenode"
 )
 
 func clientset(kubeconfig, kubeContext string) (*kubernetes.Clientset, error) {
@@ -62,13 +61,7 @@ func prepareNodes(ctx context.Context, kubeconfig, kubeContext string, n int, ti
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	for i := 0; i < n; i++ {
-		_, err := cs.CoreV1().Nodes().Create(ctx, local.FakeNode(i), metav1.CreateOptions{})
-		if err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create fake node %s: %w", local.NodeName(i), err)
-		}
-	}
-	return nil
+	return fakenode.Ensure(ctx, cs, n)
 }
 
 // serverNotReady says what is not ready yet ("" = ready).

@@ -75,6 +75,9 @@ func (p *Provider) importWorkloadImage(ctx context.Context, env provision.Env, s
 			return fmt.Errorf("import workload image into %s: %w", rec.Name, err)
 		}
 		rec.WorkloadImage = ref
+		if c := st.Cluster(rec.Name); c != nil && c.Name == rec.Name {
+			c.WorkloadImage = ref
+		}
 		if err := storeData(st, d); err != nil {
 			return err
 		}

@@ -34,6 +34,12 @@ func Factory(cfg provision.Config) (provision.Provider, error) {
 func (p *Provider) Name() string       { return ProviderName }
 func (p *Provider) OwnsClusters() bool { return false }
 
+// Info: the cluster runs pods on nodes dstload knows nothing of, each with
+// its own clock.
+func (p *Provider) Info() provision.Capabilities {
+	return provision.Capabilities{PodsRun: true, ClockSource: "cluster nodes' clocks (NTP assumed, not checked by dstload): observer in the churn pod, streams in the client pods"}
+}
+
 // Validate refuses to touch a cluster unless its context is named.
 func (p *Provider) Validate() error {
 	if p.context == "" {

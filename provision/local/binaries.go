@@ -39,6 +39,9 @@ type MissingBinariesError struct {
 	Reason  string
 }
 
+// Usage: the fix is the user's (--bin-dir, PATH, a Go toolchain).
+func (e *MissingBinariesError) Usage() {}
+
 func (e *MissingBinariesError) Error() string {
 	return fmt.Sprintf("local control-plane binaries missing (%s) in %s; %s", strings.Join(e.Missing, ", "), e.Where, e.Reason)
 }

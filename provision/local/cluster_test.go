@@ -28,6 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/fakenode"
 	"github.com/dstload/dstload/provision/local"
 	"github.com/dstload/dstload/provision/local/localtest"
 )
@@ -98,8 +99,8 @@ func TestFakeNodesAndPods(t *testing.T) {
 			Template: corev1.PodTemplateSpec{
 				ObjectMeta: metav1.ObjectMeta{Labels: labels},
 				Spec: corev1.PodSpec{
-					NodeSelector: localtest.FakeNodeSelector(),
-					Tolerations:  localtest.FakeNodeTolerations(),
+					NodeSelector: fakenode.Selector(),
+					Tolerations:  []corev1.Toleration{fakenode.Toleration()},
 					Containers: []corev1.Container{{
 						Name: "app", Image: "fake",
 						Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}},

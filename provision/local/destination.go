@@ -4,10 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"path/filepath"
+
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -55,7 +53,6 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 		c.DestinationBin, c.DestinationArgs = "", nil
 		return save(st)
 	}
-	ps := envPaths(env.Dir)
 	hc := &http.Client{Timeout: 2 * time.Second}
 	if rec := st.Process("", Destination); rec != nil && alive(*rec) {
 		return waitHealthy(ctx, hc, *rec, p.opts.ReadyTimeout)
@@ -90,21 +87,13 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 	if err != nil {
 		return err
 	}
-	grpcAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	adminAddr := "127.0.0.1:" + strconv.Itoa(ports[1])
-	argv := append(DestinationArgs(bin, filepath.Join(ps.config, "destination.kubeconfig"), grpcAddr, adminAddr), args...)
-	// The controller reads HOSTNAME (its leader-election identity) and
-	// exits without it; shells do not export it.
-	procEnv := append(os.Environ(), "HOSTNAME=dstload-destination-"+env.Name)
-	env.Progressf("starting destination controller %s", bin)
-	proc, err := startProcess(Destination, "", argv, procEnv, filepath.Join(ps.logs, Destination+".log"))
+	l := layout{paths: envPaths(env.Dir)}
+	dc := destination(l, destinationRun{bin: bin, args: args, grpc: ports[0], admin: ports[1], envName: env.Name})
+	proc, err := startComponent(ctx, env, st, save, l, dc, "starting destination controller "+bin)
 	if err != nil {
 		return err
 	}
-	proc.Addr, proc.HealthURL = grpcAddr, "http://"+adminAddr+"/ready"
-	proc.Ports = map[string]int{"grpc": ports[0], "admin": ports[1]}
-	st.SetProcess(proc)
-	c.DestinationAddr, c.DestinationAdminAddr, c.DestinationSource = grpcAddr, adminAddr, "process"
+	c.DestinationAddr, c.DestinationAdminAddr, c.DestinationSource = dc.addr, loopback(ports[1]), "process"
 	// The binary as asked for (or the cached image's), so that a later
 	// `up` restarts the same controller with the same flags.
 	c.DestinationBin, c.DestinationArgs = want, args
@@ -112,6 +101,52 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 		return err
 	}
 	return waitHealthy(ctx, hc, proc, p.opts.ReadyTimeout)
+}
+
+// destinationRun is what a start of the destination controller decides:
+// the binary, its extra flags and the two ports.
+type destinationRun struct {
+	bin         string
+	args        []string
+	grpc, admin int
+	envName     string
+}
+
+// destination is Linkerd's destination controller as a host process. It
+// starts after the stack (it needs the Linkerd CRDs), on ports picked then.
+func destination(l layout, r destinationRun) component {
+	grpcAddr, adminAddr := loopback(r.grpc), loopback(r.admin)
+	return component{
+		name: Destination,
+		argv: append(DestinationArgs(r.bin, l.kubeconfigPath("destination"), grpcAddr, adminAddr), r.args...),
+		// The controller reads HOSTNAME (its leader-election identity) and
+		// exits without it; shells do not export it.
+		env:  []string{"HOSTNAME=dstload-destination-" + r.envName},
+		addr: grpcAddr, health: "http://" + adminAddr + "/ready",
+		ports: map[string]int{"grpc": r.grpc, "admin": r.admin},
+		// Linkerd's destination controller needs cluster-wide reads, leases
+		// and endpointslices (the chart's RBAC); admin covers it.
+		clients:    []clientIdentity{{"destination", "linkerd-destination", []string{"system:masters"}}},
+		kubeconfig: "destination",
+	}
+}
+
+// NeedsChange reports whether an environment that is up lacks the
+// destination controller these options ask for (a second `up` with
+// --destination-bin or --destination-addr adds or replaces it).
+func (p *Provider) NeedsChange(st *provision.State) bool {
+	c := st.Cluster("")
+	if c == nil {
+		return false
+	}
+	switch {
+	case p.opts.DestinationAddr != "":
+		return c.DestinationSource != "external" || c.DestinationAddr != p.opts.DestinationAddr
+	case p.opts.DestinationBin != "" || p.opts.DestinationArgsSet:
+		bin, args := p.wantDestination(c)
+		return st.Process("", Destination) == nil || c.DestinationBin != bin || !slices.Equal(c.DestinationArgs, args)
+	}
+	return false
 }
 
 // wantDestination is the controller binary and extra flags this `up` asks
@@ -151,8 +186,8 @@ func checkDestinationArgs(args []string) error {
 }
 
 // DestinationArgs is the command line of a locally run destination
-// controller, mirroring the chart's container args
-// (linkerd-integration.md section 2) with loopback addresses.
+// controller, mirroring the linkerd-control-plane chart's container args
+// with loopback addresses.
 func DestinationArgs(bin, kubeconfig, grpcAddr, adminAddr string) []string {
 	return []string{bin, "destination",
 		"-kubeconfig=" + kubeconfig,

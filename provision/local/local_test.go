@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/fakenode"
 	"github.com/dstload/dstload/provision/local/controlplane"
 )
 
@@ -127,7 +128,7 @@ func TestPickPorts(t *testing.T) {
 func TestFakeNodes(t *testing.T) {
 	var prefixes []netip.Prefix
 	for i := 0; i < MaxNodes; i++ {
-		n := FakeNode(i)
+		n := fakenode.New(i)
 		p := netip.MustParsePrefix(n.Spec.PodCIDR)
 		if 1<<(32-p.Bits()) < 10000 {
 			t.Fatalf("node %d: pod CIDR %s too small for 10,000 pods", i, p)

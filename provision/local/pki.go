@@ -18,60 +18,41 @@ import (
 // short enough that a forgotten one does not live forever.
 const pkiValidity = 365 * 24 * time.Hour
 
-// serviceIP is the first address of the service CIDR: the "kubernetes"
-// Service, which the apiserver's serving certificate must name.
-var serviceIP = net.ParseIP("10.96.0.1")
-
-const serviceCIDR = "10.96.0.0/16"
-
-// client identities: kube-apiserver maps CN to the user and O to groups.
-var clientIdentities = []struct {
+// A clientIdentity is a client certificate of the cluster CA, written as
+// <name>.crt and <name>.key: kube-apiserver maps CN to the user and O to
+// groups.
+type clientIdentity struct {
 	name, cn string
 	orgs     []string
-}{
-	{"admin", "dstload-admin", []string{"system:masters"}},
-	{"apiserver-etcd-client", "kube-apiserver-etcd-client", nil},
-	{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", []string{"system:masters"}},
-	// With --use-service-account-credentials=false every controller acts
-	// as the controller manager itself, which then needs more than the
-	// system:kube-controller-manager role grants (per-controller service
-	// account tokens would cost start-up time on a throw-away cluster), and
-	// system:masters passes authorization before the RBAC bootstrap roles
-	// exist, so it starts alongside the apiserver without back-off.
-	{"controller-manager", "system:kube-controller-manager", []string{"system:masters"}},
-	// Started alongside the apiserver, the scheduler would otherwise be
-	// refused by RBAC until the bootstrap roles exist, and its informers
-	// would back off for seconds after the cluster is ready.
-	{"scheduler", "system:kube-scheduler", []string{"system:masters"}},
-	// kwok writes node and pod status of every fake node.
-	{"kwok", "kwok-controller", []string{"system:masters"}},
-	// Linkerd's destination controller needs cluster-wide reads, leases
-	// and endpointslices (linkerd-integration.md section 2); admin covers it.
-	{"destination", "linkerd-destination", []string{"system:masters"}},
 }
 
-// servingIdentities are the TLS servers of the control plane, all on
-// 127.0.0.1.
-var servingIdentities = []struct {
+// A servingIdentity is a TLS server certificate of the cluster CA, written
+// as <name>.crt and <name>.key.
+type servingIdentity struct {
 	name, cn string
 	dns      []string
 	ips      []net.IP
-}{
-	{"etcd", "etcd", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}},
-	{"apiserver", "kube-apiserver", []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"}, []net.IP{net.IPv4(127, 0, 0, 1), serviceIP}},
-	{"controller-manager-serving", "kube-controller-manager", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}},
-	{"scheduler-serving", "kube-scheduler", []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1)}},
 }
 
-// ensurePKI creates the cluster CA, every serving and client certificate and
-// the service-account signing key in dir, keeping what already exists (a
-// resumed up must not re-key a running cluster).
-func ensurePKI(dir, envName string) (*certs.KeyPair, error) {
+// admin is the user's identity (the environment's kubeconfig) and dstload's
+// own for health checks (etcd requires a client certificate).
+var admin = clientIdentity{"admin", "dstload-admin", []string{"system:masters"}}
+
+// ensurePKI creates the cluster CA, the admin certificate, every serving and
+// client certificate the components need and the service-account signing
+// key in dir, keeping what already exists (a resumed up must not re-key a
+// running cluster).
+func ensurePKI(dir, envName string, comps []component) (*certs.KeyPair, error) {
 	ca, _, err := certs.EnsureCA(dir, "ca", "dstload-"+envName+"-cluster-ca", pkiValidity)
 	if err != nil {
 		return nil, fmt.Errorf("cluster CA: %w", err)
 	}
-	for _, s := range servingIdentities {
+	var serving []servingIdentity
+	clients := []clientIdentity{admin}
+	for _, c := range comps {
+		serving, clients = append(serving, c.serving...), append(clients, c.clients...)
+	}
+	for _, s := range serving {
 		if have(dir, s.name+".crt") {
 			continue
 		}
@@ -83,7 +64,7 @@ func ensurePKI(dir, envName string) (*certs.KeyPair, error) {
 			return nil, err
 		}
 	}
-	for _, c := range clientIdentities {
+	for _, c := range clients {
 		if have(dir, c.name+".crt") {
 			continue
 		}

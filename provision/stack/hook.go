@@ -15,10 +15,6 @@ import (
 	"github.com/dstload/dstload/provision"
 )
 
-// localProvider is provision/local's ProviderName: its clusters have no
-// kubelet, so no pod ever runs (a test keeps the two in step).
-const localProvider = "local"
-
 // Hook plugs the stack into provision.Environment (it implements
 // provision.Stack): Up installs the stack on every cluster of the
 // environment, Down uninstalls it where the cluster stays, Status lists the
@@ -92,10 +88,11 @@ func (r record) equal(o record) bool {
 		maps.Equal(r.Versions, o.Versions) && r.ValuesDigest == o.ValuesDigest
 }
 
-// Validate checks the hook's settings against a provider before anything is
-// created, so that `up --monitoring --provider local` fails at once.
-func (h *Hook) Validate(providerName string) error {
-	plan, err := Plan(h.selection(providerName, nil))
+// Validate checks the hook's settings against a provider (its name, for
+// the messages, and what it stated) before anything is created, so that
+// `up --monitoring --provider local` fails at once.
+func (h *Hook) Validate(providerName string, caps provision.Capabilities) error {
+	plan, err := Plan(h.selection(caps.PodsRun, nil))
 	if err != nil {
 		return err
 	}
@@ -126,8 +123,10 @@ func (h *Hook) Validate(providerName string) error {
 	return nil
 }
 
-func (h *Hook) selection(providerName string, rec *record) Selection {
-	sel := Selection{Local: providerName == localProvider, Monitoring: h.Monitoring, Multicluster: h.Multicluster, Versions: h.Versions}
+// selection is what to install where pods run or not (provision.Capabilities;
+// Environment records them in the state before it calls the hook).
+func (h *Hook) selection(podsRun bool, rec *record) Selection {
+	sel := Selection{Local: !podsRun, Monitoring: h.Monitoring, Multicluster: h.Multicluster, Versions: h.Versions}
 	if rec != nil {
 		sel.Monitoring, sel.Multicluster, sel.Versions = rec.Monitoring, rec.Multicluster, rec.Versions
 	}
@@ -161,7 +160,7 @@ func (h *Hook) stacks(env provision.Env, st *provision.State, sel Selection, tr 
 
 // Install installs or upgrades the stack on every cluster.
 func (h *Hook) Install(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc) error {
-	sel := h.selection(st.Provider, nil)
+	sel := h.selection(podsRun(st), nil)
 	if _, err := Plan(sel); err != nil {
 		return err
 	}
@@ -198,7 +197,7 @@ func (h *Hook) Install(ctx context.Context, env provision.Env, st *provision.Sta
 
 // Uninstall removes what Install put on every cluster.
 func (h *Hook) Uninstall(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc) error {
-	stacks, err := h.stacks(env, st, h.selection(st.Provider, loadRecord(st)), nil)
+	stacks, err := h.stacks(env, st, h.selection(podsRun(st), loadRecord(st)), nil)
 	if err != nil {
 		return err
 	}
@@ -213,13 +212,13 @@ func (h *Hook) Uninstall(ctx context.Context, env provision.Env, st *provision.S
 
 // Status reports each planned release as a component: healthy when deployed.
 func (h *Hook) Status(ctx context.Context, env provision.Env, st *provision.State) ([]provision.ComponentStatus, error) {
-	stacks, err := h.stacks(env, st, h.selection(st.Provider, loadRecord(st)), nil)
+	stacks, err := h.stacks(env, st, h.selection(podsRun(st), loadRecord(st)), nil)
 	if err != nil {
 		return nil, err
 	}
 	var out []provision.ComponentStatus
 	if rec := loadRecord(st); h.CompareSettings && rec != nil {
-		want, err := h.record(h.selection(st.Provider, nil))
+		want, err := h.record(h.selection(podsRun(st), nil))
 		if err != nil {
 			return nil, err
 		}
@@ -278,4 +277,11 @@ func clusterErr(st *provision.State, i int, err error) error {
 		return err
 	}
 	return fmt.Errorf("cluster %s: %w", st.Clusters[i].Name, err)
+}
+
+// podsRun reads the capability the environment recorded; a state without
+// one (written before they were recorded) came from a provider whose pods
+// run, since Environment fills it in for every other before the hook runs.
+func podsRun(st *provision.State) bool {
+	return st.Capabilities == nil || st.Capabilities.PodsRun
 }

@@ -33,7 +33,7 @@ func TestHookValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.hook.Validate(tt.provider)
+			err := tt.hook.Validate(tt.provider, provision.Capabilities{PodsRun: tt.provider != "local"})
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -52,14 +52,14 @@ func TestHookSelectionUsesRecord(t *testing.T) {
 	st := &provision.State{Provider: "k3d"}
 	data, _ := json.Marshal(record{Monitoring: true, Versions: map[string]string{"kwok": "0.3.0"}})
 	st.StackData = data
-	sel := (&Hook{}).selection(st.Provider, loadRecord(st))
+	sel := (&Hook{}).selection(podsRun(st), loadRecord(st))
 	if sel.Local || !sel.Monitoring || sel.Versions["kwok"] != "0.3.0" {
 		t.Errorf("selection = %+v", sel)
 	}
 	if loadRecord(&provision.State{StackData: json.RawMessage("{bad")}) != nil {
 		t.Error("a damaged record was used")
 	}
-	if sel := (&Hook{}).selection("local", nil); !sel.Local || sel.Monitoring {
+	if sel := (&Hook{}).selection(false, nil); !sel.Local || sel.Monitoring {
 		t.Errorf("local selection = %+v", sel)
 	}
 }
@@ -90,7 +90,7 @@ func TestHookSettingsDrift(t *testing.T) {
 	f := filepath.Join(t.TempDir(), "v.yaml")
 	os.WriteFile(f, []byte("controllerLogLevel: debug\n"), 0o600)
 	applied := &Hook{Monitoring: true, UserValues: map[string][]string{"linkerd-control-plane": {f}}}
-	rec, err := applied.record(applied.selection("k3d", nil))
+	rec, err := applied.record(applied.selection(true, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

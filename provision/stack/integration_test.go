@@ -29,15 +29,8 @@ import (
 
 	"github.com/dstload/dstload/certs"
 	"github.com/dstload/dstload/provision"
-	"github.com/dstload/dstload/provision/local"
 	"github.com/dstload/dstload/provision/local/localtest"
 )
-
-func TestLocalProviderName(t *testing.T) {
-	if localProvider != local.ProviderName {
-		t.Fatalf("localProvider = %q, provision/local calls itself %q", localProvider, local.ProviderName)
-	}
-}
 
 // chartMirror returns the mirror directory from DSTLOAD_CHART_MIRROR, or ""
 // when it is not set: then the public repositories are used, and a test

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/dstload/dstload/provision/fakenode"
 	"github.com/dstload/dstload/provision/local/localtest"
 	"github.com/dstload/dstload/workload/churn"
 )
@@ -36,7 +37,7 @@ func BenchmarkChurnWave(b *testing.B) {
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("w-%d", i), Namespace: ns, Labels: map[string]string{"dstload.test/target": "true"}},
 			Spec: appsv1.DeploymentSpec{Replicas: ptr.To[int32](0), Selector: &metav1.LabelSelector{MatchLabels: labels},
 				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
-					NodeSelector: localtest.FakeNodeSelector(), Tolerations: localtest.FakeNodeTolerations(),
+					NodeSelector: fakenode.Selector(), Tolerations: []corev1.Toleration{fakenode.Toleration()},
 					Containers: []corev1.Container{{Name: "app", Image: "fake"}}}}},
 		}
 		if _, err := cs.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {

@@ -1,6 +1,7 @@
 // Package e2e runs churn, the observer and clients together against a real
 // local cluster (provision/local/localtest) and the test Destination server
-// (internal/dsttest), and checks SPEC section 4's measurements end to end.
+// (internal/dsttest), and checks the measurements of docs/latency.md end to
+// end.
 package e2e
 
 import (
@@ -27,6 +28,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/dstload/dstload/internal/dsttest"
+	"github.com/dstload/dstload/provision/fakenode"
 	"github.com/dstload/dstload/provision/local/localtest"
 	"github.com/dstload/dstload/workload/admin"
 	"github.com/dstload/dstload/workload/churn"
@@ -75,8 +77,8 @@ func createTargets(ctx context.Context, t *testing.T, cs kubernetes.Interface, n
 				Template: corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{Labels: labels},
 					Spec: corev1.PodSpec{
-						NodeSelector: localtest.FakeNodeSelector(),
-						Tolerations:  localtest.FakeNodeTolerations(),
+						NodeSelector: fakenode.Selector(),
+						Tolerations:  []corev1.Toleration{fakenode.Toleration()},
 						Containers: []corev1.Container{{Name: "app", Image: "fake",
 							Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: 8080}}}},
 					},

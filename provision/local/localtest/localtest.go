@@ -37,7 +37,6 @@ import (
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -80,16 +79,6 @@ type Cluster struct {
 	State *provision.State
 	// Environment can run Status or Down again.
 	Environment *provision.Environment
-}
-
-// FakeNodeSelector selects the fake nodes.
-func FakeNodeSelector() map[string]string {
-	return map[string]string{local.NodeLabelKey: local.NodeLabelValue}
-}
-
-// FakeNodeTolerations tolerate the fake nodes' taint.
-func FakeNodeTolerations() []corev1.Toleration {
-	return []corev1.Toleration{{Key: local.NodeTaintKey, Operator: corev1.TolerationOpExists, Effect: corev1.TaintEffectNoSchedule}}
 }
 
 // Start brings up a cluster and registers its teardown with t.Cleanup.

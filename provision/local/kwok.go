@@ -6,7 +6,36 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
+
+	"github.com/dstload/dstload/provision/fakenode"
 )
+
+// portKwok is kwok's port in data.Ports.
+const portKwok = "kwok"
+
+// kwok is the kwok controller: it plays the fake nodes and their pods
+// through the stages in kwok.yaml, and manages only the nodes dstload made.
+func kwok(l layout) component {
+	port := l.ports[portKwok]
+	return component{
+		name: Kwok,
+		argv: []string{l.bins[Kwok],
+			"--kubeconfig=" + l.kubeconfigPath("kwok"),
+			"--config=" + l.config("kwok.yaml"),
+			"--manage-all-nodes=false",
+			"--manage-nodes-with-annotation-selector=" + fakenode.AnnotationKey + "=" + fakenode.TaintValue,
+			"--server-address=127.0.0.1:" + strconv.Itoa(port),
+		},
+		addr: loopback(port), health: loopbackURL("http", port, "/healthz"),
+		ports: map[string]int{"http": port},
+		// kwok writes node and pod status of every fake node.
+		clients:        []clientIdentity{{"kwok", "kwok-controller", []string{"system:masters"}}},
+		kubeconfig:     "kwok",
+		configs:        []configFile{{"kwok.yaml", writeKwokConfig}},
+		afterAPIServer: true,
+	}
+}
 
 // stageFiles are kwok's stage-fast Stage definitions (node-initialize,
 // node-heartbeat, pod-ready, pod-complete, pod-delete), copied unchanged from
