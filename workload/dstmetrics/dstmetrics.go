@@ -1,5 +1,5 @@
 // Package dstmetrics samples the Linkerd destination controller's Prometheus
-// /metrics endpoint (admin port 9996, docs/linkerd-integration.md section 6)
+// /metrics endpoint (admin port 9996, docs/architecture.md)
 // while a scenario runs: memory, CPU, goroutines, subscribers, queue
 // overflows and gRPC stream counts, as a time series for the report.
 package dstmetrics

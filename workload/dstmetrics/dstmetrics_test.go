@@ -17,7 +17,7 @@ import (
 )
 
 // destinationRegistry registers metrics named and labelled like the
-// destination controller's (docs/linkerd-integration.md section 6).
+// destination controller's (docs/architecture.md).
 func destinationRegistry(t *testing.T) (*prometheus.Registry, *prometheus.GaugeVec, *prometheus.CounterVec) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())

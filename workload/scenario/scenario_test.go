@@ -124,8 +124,8 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
-// TestCatalogue checks the five scenarios of SPEC section 5 with the plan's
-// shapes and criteria.
+// TestCatalogue checks the five catalogue scenarios' shapes and criteria
+// (values/scenarios).
 func TestCatalogue(t *testing.T) {
 	all, err := Catalogue()
 	if err != nil {
