@@ -124,7 +124,7 @@ machines and CI, e.g.:
 			}
 			caps, err := providers().Capabilities(st)
 			if err != nil {
-				return fmt.Errorf("environment %q: %w", a.envName, err)
+				return fmt.Errorf("dstload run does not support provider %s of environment %q: %w", st.Provider, a.envName, err)
 			}
 			rcfg.Environment.ClockSource = caps.ClockSource
 			var res *runner.Result
