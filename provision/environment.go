@@ -11,11 +11,11 @@ import (
 	"github.com/dstload/dstload/certs"
 )
 
-// Stack is the hook for what gets installed into the clusters once they are
+// StackHook is the hook for what gets installed into the clusters once they are
 // ready (the Helm releases: linkerd-crds, linkerd-control-plane, ...). It is
 // implemented outside this package (provision/stack) and plugged into
-// Environment.Stack by the caller; nil means no stack.
-type Stack interface {
+// Lifecycle.Stack by the caller; nil means no stack.
+type StackHook interface {
 	// Install runs after Provider.Create returned (clusters ready, trust
 	// root in st.TrustRootDir) and before the destination controller is
 	// started. It must be idempotent (Up runs it again on resume) and may
@@ -35,7 +35,7 @@ type Stack interface {
 }
 
 // ClusterOwner is implemented by providers whose Delete removes the clusters
-// themselves (local, k3d); for them Down skips Stack.Uninstall.
+// themselves (local, k3d); for them Down skips StackHook.Uninstall.
 type ClusterOwner interface {
 	OwnsClusters() bool
 }
@@ -69,15 +69,15 @@ func (e *ConfigError) Usage()        {}
 func (e *ConfigError) Error() string { return e.Err.Error() }
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// Environment runs Up, Down and Status for one environment.
+// Lifecycle runs Up, Down and Status for one environment (Env says which).
 //
 // Factories in Providers must accept a zero Config: Down and Status build
 // the provider recorded in the state file without the user's flags.
-type Environment struct {
+type Lifecycle struct {
 	Env       Env
 	Providers *Registry
 	// Stack is installed after the clusters are ready; nil = none.
-	Stack Stack
+	Stack StackHook
 	// TrustRoot configures the Linkerd trust root that Up ensures in
 	// <envDir>/certs.
 	TrustRoot certs.TrustRootOptions
@@ -104,13 +104,13 @@ func (e *ProviderMismatchError) Error() string {
 	return fmt.Sprintf("environment %q exists with provider %q, not %q; run 'dstload down' first or pick another --name", e.Name, e.Have, e.Want)
 }
 
-func (e *Environment) saveFunc() SaveFunc {
+func (e *Lifecycle) saveFunc() SaveFunc {
 	return func(st *State) error { return SaveState(e.Env.Dir, st) }
 }
 
 // Up creates the environment with the named provider, or resumes a partial
 // one. A healthy, complete environment is left untouched (AlreadyUp).
-func (e *Environment) Up(ctx context.Context, providerName string, cfg Config) (*UpResult, error) {
+func (e *Lifecycle) Up(ctx context.Context, providerName string, cfg Config) (*UpResult, error) {
 	start := time.Now()
 	cfg.Name = e.Env.Name
 	p, err := e.Providers.New(providerName, cfg)
@@ -227,7 +227,7 @@ type DownResult struct {
 
 // Down removes everything the state file records. It succeeds when there is
 // nothing, and after a partial Up.
-func (e *Environment) Down(ctx context.Context) (*DownResult, error) {
+func (e *Lifecycle) Down(ctx context.Context) (*DownResult, error) {
 	if _, err := os.Stat(e.Env.Dir); errors.Is(err, os.ErrNotExist) {
 		return &DownResult{NothingToRemove: true}, nil
 	}
@@ -284,14 +284,15 @@ func (e *Environment) Down(ctx context.Context) (*DownResult, error) {
 // removeEmpty removes the state file, the lock and the environment
 // directory when nothing else is left in it (removing a held lock file is
 // fine on Linux).
-func (e *Environment) removeEmpty() {
+func (e *Lifecycle) removeEmpty() {
 	_ = RemoveState(e.Env.Dir)
 	_ = os.Remove(filepath.Join(e.Env.Dir, ".lock"))
 	_ = os.Remove(e.Env.Dir) // only succeeds when empty
 }
 
-// Report is what `dstload status` shows.
-type Report struct {
+// StatusReport is what `dstload status` shows: the environment and the health
+// of each of its components (a run's report is workload/report.Report).
+type StatusReport struct {
 	Name       string            `json:"name"`
 	Dir        string            `json:"dir"`
 	Exists     bool              `json:"exists"`
@@ -303,8 +304,8 @@ type Report struct {
 }
 
 // Status reports the environment without changing it.
-func (e *Environment) Status(ctx context.Context) (*Report, error) {
-	r := &Report{Name: e.Env.Name, Dir: e.Env.Dir}
+func (e *Lifecycle) Status(ctx context.Context) (*StatusReport, error) {
+	r := &StatusReport{Name: e.Env.Name, Dir: e.Env.Dir}
 	st, err := LoadState(e.Env.Dir)
 	if errors.Is(err, ErrNoState) {
 		return r, nil
@@ -326,7 +327,7 @@ func (e *Environment) Status(ctx context.Context) (*Report, error) {
 	return r, nil
 }
 
-func (e *Environment) status(ctx context.Context, p Provider, st *State) ([]ComponentStatus, error) {
+func (e *Lifecycle) status(ctx context.Context, p Provider, st *State) ([]ComponentStatus, error) {
 	caps := capabilities(p, st)
 	st.Capabilities = &caps // for the stack; Status saves nothing
 	comps, err := p.Status(ctx, e.Env, st)

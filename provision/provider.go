@@ -4,7 +4,7 @@
 // 0700) holding the trust root, kubeconfigs, logs and the state file that
 // records what was created, so that Down removes exactly that. A Provider
 // makes the clusters (local host processes, k3d, or an existing kubeconfig
-// context); Environment runs the steps around it (trust root, the Helm stack
+// context); Lifecycle runs the steps around it (trust root, the Helm stack
 // hook, the destination controller) and keeps the state file current.
 package provision
 
@@ -74,7 +74,7 @@ type Provider interface {
 }
 
 // DestinationRunner is implemented by providers that run Linkerd's
-// destination controller as a host process (local). Environment.Up calls it
+// destination controller as a host process (local). Lifecycle.Up calls it
 // after the stack hook, because the controller needs the Linkerd CRDs.
 type DestinationRunner interface {
 	StartDestination(ctx context.Context, env Env, st *State, save SaveFunc) error
@@ -106,7 +106,7 @@ type ComponentStatus struct {
 // Each provider reads the fields it understands and rejects settings that
 // make no sense for it.
 type Config struct {
-	// Name is the environment name (--name). Environment.Up sets it, so
+	// Name is the environment name (--name). Lifecycle.Up sets it, so
 	// that a provider whose resources are named after the environment (k3d
 	// clusters) can check those names before anything is saved.
 	Name string

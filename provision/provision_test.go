@@ -153,10 +153,10 @@ func (s stackRecorder) Status(ctx context.Context, env Env, st *State) ([]Compon
 	return []ComponentStatus{{Name: "release/x", Health: Healthy}}, nil
 }
 
-func newTestEnv(t *testing.T, p *recorder) *Environment {
+func newTestEnv(t *testing.T, p *recorder) *Lifecycle {
 	reg := NewRegistry()
 	reg.Register("rec", func(Config) (Provider, error) { return p, nil })
-	return &Environment{
+	return &Lifecycle{
 		Env:       Env{Name: "e", Dir: filepath.Join(t.TempDir(), "e"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard},
 		Providers: reg,
 		Stack:     stackRecorder{calls: &p.calls},

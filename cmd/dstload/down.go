@@ -18,9 +18,9 @@ removed. Works after a partial 'up' and succeeds when nothing exists. With
 provider kubeconfig only dstload's releases are removed, never the cluster.`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			res, err := a.newEnvironment(&stack.Hook{}).Down(cmd.Context())
+			res, err := a.newLifecycle(&stack.Hook{}).Down(cmd.Context())
 			if err != nil {
-				return upError(err)
+				return provisionError(err)
 			}
 			if res.NothingToRemove {
 				fmt.Fprintf(a.out, "environment %q does not exist; nothing to remove\n", a.envName)

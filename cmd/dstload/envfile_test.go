@@ -84,7 +84,7 @@ func TestEnvFileRoundTrip(t *testing.T) {
 		t.Errorf("the second environment exports differently:\n%s\n---\n%s", exported, again)
 	}
 	code, js, _ := runCLI(t, in(second, "status", "-o", "json")...)
-	var r provision.Report
+	var r provision.StatusReport
 	if err := json.Unmarshal([]byte(js), &r); err != nil || code != 0 || !r.Healthy {
 		t.Fatalf("status after up --config: exit %d %v\n%s", code, err, js)
 	}

@@ -24,16 +24,16 @@ the Helm releases. Exits 1 when the environment exists but is not healthy.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			r, err := a.newEnvironment(&stack.Hook{}).Status(cmd.Context())
+			r, err := a.newLifecycle(&stack.Hook{}).Status(cmd.Context())
 			if err != nil {
-				return upError(err)
+				return provisionError(err)
 			}
 			if output != "" {
 				if err := writeOutput(a.out, output, r); err != nil {
 					return err
 				}
 			} else {
-				printReport(a, r)
+				printStatus(a, r)
 			}
 			if r.Exists && !r.Healthy {
 				return fmt.Errorf("environment %q is not healthy", r.Name)
@@ -45,7 +45,7 @@ the Helm releases. Exits 1 when the environment exists but is not healthy.`,
 	return cmd
 }
 
-func printReport(a *app, r *provision.Report) {
+func printStatus(a *app, r *provision.StatusReport) {
 	if !r.Exists {
 		fmt.Fprintf(a.out, "environment %q does not exist (state dir %s); create it with 'dstload up'\n", r.Name, r.Dir)
 		return

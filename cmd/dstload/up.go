@@ -84,10 +84,11 @@ func providers() *provision.Registry {
 	return r
 }
 
-// newEnvironment wires the environment of --state-dir/--name with the
-// providers and the stack hook (nil: cluster only).
-func (a *app) newEnvironment(st provision.Stack) *provision.Environment {
-	return &provision.Environment{
+// newLifecycle wires up, down and status of the environment of
+// --state-dir/--name with the providers and the stack hook (nil: cluster
+// only).
+func (a *app) newLifecycle(st provision.StackHook) *provision.Lifecycle {
+	return &provision.Lifecycle{
 		Env:       provision.Env{Name: a.envName, Dir: a.envDir(), Log: a.log, Progress: a.progress()},
 		Providers: providers(),
 		Stack:     st,
@@ -115,7 +116,7 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 			return k3d.CheckDocker(ctx, dockerProbeTimeout)
 		})
 		if err != nil {
-			return upError(err)
+			return provisionError(err)
 		}
 		o.provider = name
 		// Said once the input is known to be good: bad input stays one line.
@@ -123,7 +124,7 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 	}
 	caps, err := providers().Info(o.provider)
 	if err != nil {
-		return upError(err)
+		return provisionError(err)
 	}
 	// DSTLOAD_DESTINATION_BIN is for providers that run the controller
 	// themselves.
@@ -132,7 +133,7 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 		o.cfg.DestinationBin = env
 	}
 	var (
-		hook                provision.Stack
+		hook                provision.StackHook
 		userValues, userSet map[string][]string
 		versions            map[string]string
 	)
@@ -157,11 +158,11 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 		}
 		hook = h
 	}
-	env := a.newEnvironment(hook)
+	env := a.newLifecycle(hook)
 	fmt.Fprint(a.progress(), chosen)
 	res, err := env.Up(cmd.Context(), o.provider, o.cfg)
 	if err != nil {
-		return upError(err)
+		return provisionError(err)
 	}
 	st := res.State
 	if err := resolvedEnvFile(o, st, userValues, userSet, versions).write(filepath.Join(a.envDir(), envFileName)); err != nil {
@@ -207,10 +208,11 @@ func printClusters(a *app, st *provision.State) {
 	}
 }
 
-// upError maps bad input to a usage error (exit 2); the rest is a runtime
-// failure (exit 1). The provision package and the providers mark what is
-// bad input (provision.IsUsage).
-func upError(err error) error {
+// provisionError maps the errors of up, down and status: bad input to a
+// usage error (exit 2), the rest to a runtime failure (exit 1). The
+// provision package and the providers mark what is bad input
+// (provision.IsUsage).
+func provisionError(err error) error {
 	if provision.IsUsage(err) {
 		return usageError(err)
 	}

@@ -106,7 +106,7 @@ func TestUpStatusDownLocal(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status: exit %d %s %s", code, out, errOut)
 	}
-	var r provision.Report
+	var r provision.StatusReport
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		t.Fatal(err)
 	}

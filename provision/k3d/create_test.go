@@ -55,7 +55,7 @@ func TestClusterNamesCheckedBeforeAnything(t *testing.T) {
 			env := testEnv(t)
 			env.Name = tc.env
 			env.Dir = t.TempDir() + "/" + tc.env
-			e := &provision.Environment{Env: env, Providers: reg}
+			e := &provision.Lifecycle{Env: env, Providers: reg}
 			_, err := e.Up(context.Background(), ProviderName, provision.Config{Clusters: tc.clusters, Nodes: 1})
 			var cfgErr *provision.ConfigError
 			if !errors.As(err, &cfgErr) || !strings.Contains(err.Error(), "k3d refuses") || !strings.Contains(err.Error(), tc.want) {

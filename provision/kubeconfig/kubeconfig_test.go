@@ -15,10 +15,10 @@ import (
 	"github.com/dstload/dstload/provision/local/localtest"
 )
 
-func env(t *testing.T) *provision.Environment {
+func env(t *testing.T) *provision.Lifecycle {
 	reg := provision.NewRegistry()
 	reg.Register(kubeconfig.ProviderName, kubeconfig.Factory)
-	return &provision.Environment{
+	return &provision.Lifecycle{
 		Env:       provision.Env{Name: "kc", Dir: filepath.Join(t.TempDir(), "kc"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard},
 		Providers: reg,
 	}

@@ -100,13 +100,13 @@ func BenchmarkUpVsKwokctl(b *testing.B) {
 	b.ReportMetric(float64(ours)/float64(theirs), "ratio")
 }
 
-func benchEnv(b *testing.B) *provision.Environment {
+func benchEnv(b *testing.B) *provision.Lifecycle {
 	bins := os.Getenv(local.BinDirEnv)
 	reg := provision.NewRegistry()
 	reg.Register(local.ProviderName, func(provision.Config) (provision.Provider, error) {
 		return local.New(local.Options{BinDir: bins, NoDestination: true}), nil
 	})
-	return &provision.Environment{
+	return &provision.Lifecycle{
 		Env:       provision.Env{Name: "bench", Dir: filepath.Join(b.TempDir(), "bench"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard},
 		Providers: reg,
 	}

@@ -198,7 +198,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	res, err := c.Environment.Up(ctx, local.ProviderName, provision.Config{})
+	res, err := c.Lifecycle.Up(ctx, local.ProviderName, provision.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal("second up changed the state file")
 	}
 
-	report, err := c.Environment.Status(ctx)
+	report, err := c.Lifecycle.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, func() bool { return !local.Alive(*api) })
-	report, err = c.Environment.Status(ctx)
+	report, err = c.Lifecycle.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	// up resumes: only the apiserver is restarted, on its recorded port.
-	res, err = c.Environment.Up(ctx, local.ProviderName, provision.Config{})
+	res, err = c.Lifecycle.Up(ctx, local.ProviderName, provision.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Environment.Down(ctx); err != nil {
+	if _, err := c.Lifecycle.Down(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range st.Processes {
@@ -282,7 +282,7 @@ func TestLifecycle(t *testing.T) {
 	if _, err := os.Stat(c.Dir); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("environment dir still exists after down: %v", err)
 	}
-	res2, err := c.Environment.Down(ctx)
+	res2, err := c.Lifecycle.Down(ctx)
 	if err != nil || !res2.NothingToRemove {
 		t.Fatalf("second down: %+v %v, want nothing to remove", res2, err)
 	}
@@ -322,7 +322,7 @@ func TestDestinationSupervision(t *testing.T) {
 		t.Fatalf("destination log: %v", err)
 	}
 
-	report, err := c.Environment.Status(ctx)
+	report, err := c.Lifecycle.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +333,7 @@ func TestDestinationSupervision(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, func() bool { return !local.Alive(*proc) })
-	report, err = c.Environment.Status(ctx)
+	report, err = c.Lifecycle.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -374,7 +374,7 @@ func buildStandin(t *testing.T) string {
 	return bin
 }
 
-func component(r *provision.Report, name string) provision.ComponentStatus {
+func component(r *provision.StatusReport, name string) provision.ComponentStatus {
 	for _, c := range r.Components {
 		if c.Name == name {
 			return c
@@ -412,17 +412,17 @@ func (c *cancelOn) Write(p []byte) (int, error) {
 // cleans up completely, or that a second up resumes (keeping what runs).
 func TestInterruptedUp(t *testing.T) {
 	localtest.RequireBinaries(t)
-	newEnv := func(progress io.Writer) *provision.Environment {
+	newEnv := func(progress io.Writer) *provision.Lifecycle {
 		reg := provision.NewRegistry()
 		reg.Register(local.ProviderName, func(provision.Config) (provision.Provider, error) {
 			return local.New(local.Options{Nodes: 1, BinDir: os.Getenv(local.BinDirEnv), NoDestination: true}), nil
 		})
-		return &provision.Environment{
+		return &provision.Lifecycle{
 			Env:       provision.Env{Name: "int", Dir: filepath.Join(t.TempDir(), "int"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: progress},
 			Providers: reg,
 		}
 	}
-	interrupt := func(t *testing.T) (*provision.Environment, *provision.State) {
+	interrupt := func(t *testing.T) (*provision.Lifecycle, *provision.State) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		e := newEnv(&cancelOn{substr: "starting " + local.ControllerManager, cancel: cancel})

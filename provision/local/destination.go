@@ -21,7 +21,7 @@ const DestinationBinEnv = "DSTLOAD_DESTINATION_BIN"
 const DestinationHint = "add one with 'dstload up --provider local --destination-bin PATH' (a Linkerd controller binary) or 'dstload up --provider local --destination-addr HOST:PORT' (one that already runs)"
 
 // StartDestination runs Linkerd's destination controller as a supervised
-// host process (or records an external address). Environment.Up calls it
+// host process (or records an external address). Lifecycle.Up calls it
 // after the stack hook, because the real controller needs the Linkerd CRDs.
 // When the controller image cannot be pulled and no flag names another
 // controller, the cluster stays up and the user is told how to add one.

@@ -88,14 +88,14 @@ func TestDestinationFromImage(t *testing.T) {
 	})
 }
 
-// up runs Environment.Up with the local provider in a temporary state dir
+// up runs Lifecycle.Up with the local provider in a temporary state dir
 // and registers Down.
-func up(t *testing.T, opts local.Options) (*provision.Environment, *provision.State) {
+func up(t *testing.T, opts local.Options) (*provision.Lifecycle, *provision.State) {
 	t.Helper()
 	opts.BinDir = os.Getenv(local.BinDirEnv)
 	reg := provision.NewRegistry()
 	reg.Register(local.ProviderName, func(provision.Config) (provision.Provider, error) { return local.New(opts), nil })
-	e := &provision.Environment{
+	e := &provision.Lifecycle{
 		Env:       provision.Env{Name: "t", Dir: filepath.Join(t.TempDir(), "t"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard},
 		Providers: reg,
 	}

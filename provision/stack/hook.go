@@ -15,8 +15,8 @@ import (
 	"github.com/dstload/dstload/provision"
 )
 
-// Hook plugs the stack into provision.Environment (it implements
-// provision.Stack): Up installs the stack on every cluster of the
+// Hook plugs the stack into provision.Lifecycle (it implements
+// provision.StackHook): Up installs the stack on every cluster of the
 // environment, Down uninstalls it where the cluster stays, Status lists the
 // releases.
 type Hook struct {
@@ -45,7 +45,7 @@ type Hook struct {
 	CompareSettings bool
 }
 
-var _ provision.Stack = (*Hook)(nil)
+var _ provision.StackHook = (*Hook)(nil)
 
 // record is what the hook keeps in State.StackData, so that Status and Down
 // (which get no flags) know what Up planned.
@@ -124,7 +124,7 @@ func (h *Hook) Validate(providerName string, caps provision.Capabilities) error 
 }
 
 // selection is what to install where pods run or not (provision.Capabilities;
-// Environment records them in the state before it calls the hook).
+// Lifecycle records them in the state before it calls the hook).
 func (h *Hook) selection(podsRun bool, rec *record) Selection {
 	sel := Selection{Local: !podsRun, Monitoring: h.Monitoring, Multicluster: h.Multicluster, Versions: h.Versions}
 	if rec != nil {
@@ -133,8 +133,8 @@ func (h *Hook) selection(podsRun bool, rec *record) Selection {
 	return sel
 }
 
-// stacks builds one Stack per cluster of st.
-func (h *Hook) stacks(env provision.Env, st *provision.State, sel Selection, tr *certs.TrustRoot) ([]*Stack, error) {
+// stacks builds one Installer per cluster of st.
+func (h *Hook) stacks(env provision.Env, st *provision.State, sel Selection, tr *certs.TrustRoot) ([]*Installer, error) {
 	cache := h.CacheDir
 	if cache == "" {
 		var err error
@@ -142,7 +142,7 @@ func (h *Hook) stacks(env provision.Env, st *provision.State, sel Selection, tr 
 			return nil, err
 		}
 	}
-	var out []*Stack
+	var out []*Installer
 	for _, c := range st.Clusters {
 		s, err := New(Config{
 			Env: env.Name, Kubeconfig: c.Kubeconfig, Context: c.Context,
@@ -281,7 +281,7 @@ func clusterErr(st *provision.State, i int, err error) error {
 
 // podsRun reads the capability the environment recorded; a state without
 // one (written before they were recorded) came from a provider whose pods
-// run, since Environment fills it in for every other before the hook runs.
+// run, since Lifecycle fills it in for every other before the hook runs.
 func podsRun(st *provision.State) bool {
 	return st.Capabilities == nil || st.Capabilities.PodsRun
 }

@@ -242,7 +242,7 @@ func TestStackOnLocalCluster(t *testing.T) {
 	})
 
 	save := func(st *provision.State) error { return provision.SaveState(c.Env.Dir, st) }
-	newStack := func(t *testing.T, mirror string, versions map[string]string, userValues map[string][]string) *Stack {
+	newStack := func(t *testing.T, mirror string, versions map[string]string, userValues map[string][]string) *Installer {
 		t.Helper()
 		s, err := New(Config{
 			Env: c.Env.Name, Kubeconfig: c.Kubeconfig, Context: c.Context,

@@ -34,7 +34,7 @@ func TestEmbeddedValuesRender(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := &Stack{cfg: Config{TrustRoot: tr, Selection: Selection{Monitoring: true}}}
+			s := &Installer{cfg: Config{TrustRoot: tr, Selection: Selection{Monitoring: true}}}
 			var computed map[string]any
 			if rel.Name == "linkerd-control-plane" {
 				if computed, err = s.computedValues(context.Background(), nil, rel); err != nil {

@@ -53,15 +53,15 @@ type Config struct {
 	Progress io.Writer
 }
 
-// Stack installs, reports and removes the planned releases of one cluster.
-type Stack struct {
+// Installer installs, reports and removes the planned releases of one cluster.
+type Installer struct {
 	cfg      Config
 	releases []Release
 	source   *Source
 }
 
 // New validates cfg and plans the releases.
-func New(cfg Config) (*Stack, error) {
+func New(cfg Config) (*Installer, error) {
 	if cfg.Env == "" {
 		return nil, errors.New("stack: no environment name")
 	}
@@ -81,7 +81,7 @@ func New(cfg Config) (*Stack, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
-	return &Stack{
+	return &Installer{
 		cfg:      cfg,
 		releases: rels,
 		source:   &Source{Mirror: cfg.Mirror, CacheDir: cfg.CacheDir, Log: cfg.Log},
@@ -89,7 +89,7 @@ func New(cfg Config) (*Stack, error) {
 }
 
 // Releases returns the planned releases in install order.
-func (s *Stack) Releases() []Release { return slices.Clone(s.releases) }
+func (s *Installer) Releases() []Release { return slices.Clone(s.releases) }
 
 // Action says what Up did with a release.
 type Action string
@@ -132,7 +132,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // first failure. It is idempotent: a release whose deployed revision already
 // has the same chart version and values is left alone, and a run after a
 // failure or an interruption picks up where the last one stopped.
-func (s *Stack) Up(ctx context.Context) ([]Result, error) {
+func (s *Installer) Up(ctx context.Context) ([]Result, error) {
 	if s.cfg.TrustRoot == nil {
 		return nil, errors.New("stack: no trust root for linkerd-control-plane")
 	}
@@ -153,7 +153,7 @@ func (s *Stack) Up(ctx context.Context) ([]Result, error) {
 	return results, nil
 }
 
-func (s *Stack) upOne(ctx context.Context, rel Release) (Result, error) {
+func (s *Installer) upOne(ctx context.Context, rel Release) (Result, error) {
 	res := Result{Release: rel.Name, Namespace: rel.Namespace, Chart: rel.Chart, Version: rel.Version}
 	fetched, err := s.source.Fetch(ctx, rel)
 	if err != nil {
@@ -268,7 +268,7 @@ func (s *Stack) upOne(ctx context.Context, rel Release) (Result, error) {
 }
 
 // timeout is how long rel may take to install, wait or uninstall.
-func (s *Stack) timeout(rel Release) time.Duration {
+func (s *Installer) timeout(rel Release) time.Duration {
 	switch {
 	case s.cfg.Timeout > 0:
 		return s.cfg.Timeout
@@ -279,7 +279,7 @@ func (s *Stack) timeout(rel Release) time.Duration {
 }
 
 // computedValues are the values dstload derives for rel.
-func (s *Stack) computedValues(ctx context.Context, ext apiextclient.Interface, rel Release) (map[string]any, error) {
+func (s *Installer) computedValues(ctx context.Context, ext apiextclient.Interface, rel Release) (map[string]any, error) {
 	switch rel.Name {
 	case "linkerd-crds":
 		flags, err := gatewayRouteFlags(ctx, ext, rel.Name, rel.Namespace)
@@ -305,7 +305,7 @@ func (s *Stack) computedValues(ctx context.Context, ext apiextclient.Interface, 
 
 // actionConfig is a Helm action configuration for one namespace, logging
 // Helm's chatter at debug level only.
-func (s *Stack) actionConfig(getter *RESTGetter, namespace string) (*action.Configuration, error) {
+func (s *Installer) actionConfig(getter *RESTGetter, namespace string) (*action.Configuration, error) {
 	log := s.cfg.Log
 	cfg := new(action.Configuration)
 	debug := func(format string, v ...any) {
@@ -371,7 +371,7 @@ const NotInstalled = "not installed"
 
 // Status lists every planned release, and any other declared release found
 // on the cluster, with its chart version and state. It changes nothing.
-func (s *Stack) Status(ctx context.Context) ([]ReleaseStatus, error) {
+func (s *Installer) Status(ctx context.Context) ([]ReleaseStatus, error) {
 	var out []ReleaseStatus
 	for _, rel := range Releases() {
 		if err := ctx.Err(); err != nil {
@@ -404,7 +404,7 @@ func (s *Stack) Status(ctx context.Context) ([]ReleaseStatus, error) {
 	return out, nil
 }
 
-func (s *Stack) lastRelease(rel Release) (*release.Release, error) {
+func (s *Installer) lastRelease(rel Release) (*release.Release, error) {
 	getter := NewRESTGetter(s.cfg.Kubeconfig, s.cfg.Context, rel.Namespace, s.cfg.Log)
 	// Status must answer promptly even when the API server is gone.
 	getter.requestTimeout = statusRequestTimeout
@@ -423,7 +423,7 @@ func (s *Stack) lastRelease(rel Release) (*release.Release, error) {
 // environment installed, then deletes the namespaces it created. Releases
 // and namespaces of other owners are left alone. It is for clusters that
 // stay (kubeconfig); elsewhere deleting the cluster removes everything.
-func (s *Stack) Down(ctx context.Context) error {
+func (s *Installer) Down(ctx context.Context) error {
 	all := Releases()
 	slices.Reverse(all)
 	var namespaces []string

@@ -22,7 +22,7 @@
 // found as `dstload up --provider local` finds them: DSTLOAD_BIN_DIR, PATH,
 // the cache (~/.cache/dstload/controlplane/<pin>), or built once with Go.
 // When they cannot be found the test fails under CI (CI=true) and is skipped
-// otherwise. Options.Stack runs a provision.Stack hook (e.g. the Helm
+// otherwise. Options.Stack runs a provision.StackHook hook (e.g. the Helm
 // releases) exactly where `dstload up` runs it; Options.DestinationBin runs a
 // destination controller binary (a real one, or a test stand-in) after it.
 package localtest
@@ -50,7 +50,7 @@ type Options struct {
 	// Nodes is the number of fake nodes (default 3).
 	Nodes int
 	// Stack is installed after the cluster is ready, as `dstload up` does.
-	Stack provision.Stack
+	Stack provision.StackHook
 	// DestinationBin runs this binary as the destination controller
 	// (`BIN destination -kubeconfig ... -addr ... -metrics-addr ...`) and
 	// waits for its admin /ready. Empty: no destination controller.
@@ -77,8 +77,8 @@ type Cluster struct {
 	// Env and State are the environment's provision view (for Status).
 	Env   provision.Env
 	State *provision.State
-	// Environment can run Status or Down again.
-	Environment *provision.Environment
+	// Lifecycle can run Status or Down again.
+	Lifecycle *provision.Lifecycle
 }
 
 // Start brings up a cluster and registers its teardown with t.Cleanup.
@@ -106,7 +106,7 @@ func Start(t testing.TB, opts Options) *Cluster {
 			NoDestination:  opts.DestinationBin == "",
 		}), nil
 	})
-	e := &provision.Environment{Env: env, Providers: reg, Stack: opts.Stack}
+	e := &provision.Lifecycle{Env: env, Providers: reg, Stack: opts.Stack}
 	t.Cleanup(func() { Stop(t, e) })
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -128,14 +128,14 @@ func Start(t testing.TB, opts Options) *Cluster {
 		Dir: dir, Name: env.Name, Kubeconfig: c.Kubeconfig, Context: c.Context, Server: c.Server,
 		TrustRootDir: res.State.TrustRootDir, RESTConfig: cfg, Clientset: cs,
 		DestinationAddr: c.DestinationAddr, DestinationAdminAddr: c.DestinationAdminAddr,
-		Env: env, State: res.State, Environment: e,
+		Env: env, State: res.State, Lifecycle: e,
 	}
 }
 
 // Stop tears the environment down (Start registers it with t.Cleanup; call
 // it yourself only to test teardown). It fails the test when a process
 // survives.
-func Stop(t testing.TB, e *provision.Environment) {
+func Stop(t testing.TB, e *provision.Lifecycle) {
 	t.Helper()
 	st, err := provision.LoadState(e.Env.Dir)
 	if errors.Is(err, provision.ErrNoState) {
