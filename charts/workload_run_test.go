@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -15,12 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/dstload/dstload/internal/dsttest"
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/provision/local/localtest"
 )
 
@@ -80,27 +78,14 @@ func runWorkloadAsItsServiceAccounts(t *testing.T, ctx context.Context, c *local
 	clientArgs, clientSA := container(release + "-dst-load-test-client")
 
 	// The test Destination server, standing in for Linkerd's controller.
-	dctx, stopDst := context.WithCancel(context.Background())
-	defer stopDst()
-	srv := dsttest.NewServer(dsttest.Options{})
-	if err := dsttest.Watch(dctx, slog.New(slog.NewTextHandler(io.Discard, nil)), c.Clientset, ns, srv); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	go g.Serve(ln)
-	defer g.Stop()
+	_, dstAddr := dsttest.Start(t, testutil.Discard(), c.Clientset, ns, dsttest.Options{})
 
 	// The chart's args, then what differs outside a pod (later flags win).
 	churnAdmin := freeAddr(t)
 	churn := startAs(t, bin, c, ns, churnSA, "churn", append(churnArgs, "--metrics-addr="+churnAdmin))
 	clientAdmin := freeAddr(t)
 	client := startAs(t, bin, c, ns, clientSA, "client", append(clientArgs,
-		"--destination-addr="+ln.Addr().String(), "--events-url=http://"+churnAdmin, "--metrics-addr="+clientAdmin))
+		"--destination-addr="+dstAddr, "--events-url=http://"+churnAdmin, "--metrics-addr="+clientAdmin))
 
 	type records struct {
 		ScaleEvents       []json.RawMessage `json:"scaleEvents"`

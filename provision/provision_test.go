@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/dstload/dstload/internal/testutil"
 )
 
 func TestStateRoundTripAndCorruption(t *testing.T) {
@@ -157,7 +158,7 @@ func newTestEnv(t *testing.T, p *recorder) *Lifecycle {
 	reg := NewRegistry()
 	reg.Register("rec", func(Config) (Provider, error) { return p, nil })
 	return &Lifecycle{
-		Env:       Env{Name: "e", Dir: filepath.Join(t.TempDir(), "e"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard},
+		Env:       Env{Name: "e", Dir: filepath.Join(t.TempDir(), "e"), Log: testutil.Discard(), Progress: io.Discard},
 		Providers: reg,
 		Stack:     stackRecorder{calls: &p.calls},
 	}

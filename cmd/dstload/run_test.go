@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,11 +16,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"google.golang.org/grpc"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/dstload/dstload/internal/dsttest"
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/provision/local/localtest"
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/report"
@@ -39,20 +38,7 @@ type testDestination struct {
 
 func startTestDestination(t *testing.T, c *localtest.Cluster, namespace string) *testDestination {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	srv := dsttest.NewServer(dsttest.Options{})
-	if err := dsttest.Watch(ctx, slogDiscard(), c.Clientset, namespace, srv); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	go g.Serve(ln)
-	t.Cleanup(g.Stop)
+	srv, addr := dsttest.Start(t, testutil.Discard(), c.Clientset, namespace, dsttest.Options{})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector(),
@@ -71,7 +57,7 @@ func startTestDestination(t *testing.T, c *localtest.Cluster, namespace string) 
 	hs := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
 	go hs.Serve(mln)
 	t.Cleanup(func() { hs.Close() })
-	return &testDestination{srv: srv, addr: ln.Addr().String(), metricsURL: "http://" + mln.Addr().String() + "/metrics"}
+	return &testDestination{srv: srv, addr: addr, metricsURL: "http://" + mln.Addr().String() + "/metrics"}
 }
 
 // TestRunEndToEnd runs catalogue scenarios, shrunk, on a real local cluster
@@ -301,8 +287,6 @@ func checkReport(t *testing.T, r *report.Report, followsSlices bool) {
 		t.Errorf("run times out of order: %+v", r.Run)
 	}
 }
-
-func slogDiscard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // checkJUnit parses a --junit file as a CI reporter would and checks it
 // says what the report says: one test case per criterion, failures where

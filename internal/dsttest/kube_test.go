@@ -2,8 +2,6 @@ package dsttest
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -12,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
+
+	"github.com/dstload/dstload/internal/testutil"
 )
 
 // TestWatchMapsSlicesToServicePorts checks the mapping rules on an
@@ -33,7 +33,7 @@ func TestWatchMapsSlicesToServicePorts(t *testing.T) {
 	srv := NewServer(Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := Watch(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), cs, "", srv); err != nil {
+	if err := Watch(ctx, testutil.Discard(), cs, "", srv); err != nil {
 		t.Fatal(err)
 	}
 	want := map[uint32][]string{80: {"10.0.0.1:8080", "10.0.0.2:8080"}, 9990: {"10.0.0.1:9999", "10.0.0.2:9999"}}

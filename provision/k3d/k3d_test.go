@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/fakenode"
 )
@@ -31,7 +31,7 @@ func noDocker(t *testing.T) {
 }
 
 func testEnv(t *testing.T) provision.Env {
-	return provision.Env{Name: "dstload", Dir: t.TempDir(), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard}
+	return provision.Env{Name: "dstload", Dir: t.TempDir(), Log: testutil.Discard(), Progress: io.Discard}
 }
 
 func TestClusterConfigWithoutDocker(t *testing.T) {

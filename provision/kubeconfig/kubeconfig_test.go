@@ -3,13 +3,13 @@ package kubeconfig_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/kubeconfig"
 	"github.com/dstload/dstload/provision/local/localtest"
@@ -19,7 +19,7 @@ func env(t *testing.T) *provision.Lifecycle {
 	reg := provision.NewRegistry()
 	reg.Register(kubeconfig.ProviderName, kubeconfig.Factory)
 	return &provision.Lifecycle{
-		Env:       provision.Env{Name: "kc", Dir: filepath.Join(t.TempDir(), "kc"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard},
+		Env:       provision.Env{Name: "kc", Dir: filepath.Join(t.TempDir(), "kc"), Log: testutil.Discard(), Progress: io.Discard},
 		Providers: reg,
 	}
 }

@@ -3,7 +3,6 @@ package local_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/local"
 	"github.com/dstload/dstload/provision/local/localtest"
@@ -107,7 +107,7 @@ func benchEnv(b *testing.B) *provision.Lifecycle {
 		return local.New(local.Options{BinDir: bins, NoDestination: true}), nil
 	})
 	return &provision.Lifecycle{
-		Env:       provision.Env{Name: "bench", Dir: filepath.Join(b.TempDir(), "bench"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard},
+		Env:       provision.Env{Name: "bench", Dir: filepath.Join(b.TempDir(), "bench"), Log: testutil.Discard(), Progress: io.Discard},
 		Providers: reg,
 	}
 }

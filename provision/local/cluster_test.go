@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -27,6 +26,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/fakenode"
 	"github.com/dstload/dstload/provision/local"
@@ -44,7 +44,7 @@ func TestFakeNodesAndPods(t *testing.T) {
 	// Ready when Start returns; the node-lifecycle controller may still be
 	// lifting the not-ready taint it put on the new nodes, shortly after.
 	var nodes *corev1.NodeList
-	waitFor(t, 10*time.Second, func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the not-ready taints to leave the nodes", func() bool {
 		var err error
 		if nodes, err = c.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{}); err != nil {
 			t.Fatal(err)
@@ -224,7 +224,7 @@ func TestLifecycle(t *testing.T) {
 	if err := syscall.Kill(api.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return !local.Alive(*api) })
+	testutil.WaitFor(t, 5*time.Second, "the apiserver to exit", func() bool { return !local.Alive(*api) })
 	report, err = c.Lifecycle.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +332,7 @@ func TestDestinationSupervision(t *testing.T) {
 	if err := syscall.Kill(proc.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, func() bool { return !local.Alive(*proc) })
+	testutil.WaitFor(t, 5*time.Second, "the process to exit", func() bool { return !local.Alive(*proc) })
 	report, err = c.Lifecycle.Status(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -383,17 +383,6 @@ func component(r *provision.StatusReport, name string) provision.ComponentStatus
 	return provision.ComponentStatus{}
 }
 
-func waitFor(t *testing.T, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s", d)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // cancelOn cancels a context when a progress line containing substr is
 // written: a Ctrl-C at a precise step of up.
 type cancelOn struct {
@@ -418,7 +407,7 @@ func TestInterruptedUp(t *testing.T) {
 			return local.New(local.Options{Nodes: 1, BinDir: os.Getenv(local.BinDirEnv), NoDestination: true}), nil
 		})
 		return &provision.Lifecycle{
-			Env:       provision.Env{Name: "int", Dir: filepath.Join(t.TempDir(), "int"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: progress},
+			Env:       provision.Env{Name: "int", Dir: filepath.Join(t.TempDir(), "int"), Log: testutil.Discard(), Progress: progress},
 			Providers: reg,
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"context"
 	"io"
 	"log"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/local"
 	"github.com/dstload/dstload/provision/local/localtest"
@@ -96,7 +96,7 @@ func up(t *testing.T, opts local.Options) (*provision.Lifecycle, *provision.Stat
 	reg := provision.NewRegistry()
 	reg.Register(local.ProviderName, func(provision.Config) (provision.Provider, error) { return local.New(opts), nil })
 	e := &provision.Lifecycle{
-		Env:       provision.Env{Name: "t", Dir: filepath.Join(t.TempDir(), "t"), Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Progress: io.Discard},
+		Env:       provision.Env{Name: "t", Dir: filepath.Join(t.TempDir(), "t"), Log: testutil.Discard(), Progress: io.Discard},
 		Providers: reg,
 	}
 	t.Cleanup(func() { localtest.Stop(t, e) })

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/workload/record"
 )
 
@@ -33,7 +33,7 @@ func TestEndpoints(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addr, done, err := Serve(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), "127.0.0.1:0", h.Mux())
+	addr, done, err := Serve(ctx, testutil.Discard(), "127.0.0.1:0", h.Mux())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"maps"
 	"strings"
 	"sync"
@@ -22,6 +20,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 	k8stesting "k8s.io/client-go/testing"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/workload/record"
 )
 
@@ -82,7 +81,7 @@ func TestRetriesAndFailures(t *testing.T) {
 	})
 	reg := prometheus.NewRegistry()
 	var seen []record.ScaleEvent
-	c, err := New(context.Background(), slog.New(slog.NewTextHandler(io.Discard, nil)), reg, cs, Options{
+	c, err := New(context.Background(), testutil.Discard(), reg, cs, Options{
 		Namespace: "ns", Selector: "t=y", Attempts: 3, RetryBackoff: time.Millisecond,
 		Pattern: Pattern{Kind: Stable, Max: 4},
 	}, func(e record.ScaleEvent) { seen = append(seen, e) })

@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -14,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/provision/fakenode"
 	"github.com/dstload/dstload/provision/local/localtest"
 	"github.com/dstload/dstload/workload/churn"
@@ -44,7 +43,7 @@ func BenchmarkChurnWave(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	ch, err := churn.New(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), cs, churn.Options{
+	ch, err := churn.New(ctx, testutil.Discard(), prometheus.NewRegistry(), cs, churn.Options{
 		Namespace: ns, Selector: selector, Pattern: churn.Pattern{Kind: churn.Oscillate, Min: 0, Max: 1, Cycles: 1}})
 	if err != nil {
 		b.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/provision/local/localtest"
 	"github.com/dstload/dstload/workload/record"
 )
@@ -154,11 +155,11 @@ func TestCommands(t *testing.T) {
 	cli, _ := start(t, dstload, append([]string{"client", "--destination-addr", dstAddr, "--streams-per-service", strconv.Itoa(streams),
 		"--connections", "2", "--sample-streams", "-1", "--client-name", "cli", "--events-url", churnURL,
 		"--backoff-min", "20ms", "--backoff-max", "200ms", "--metrics-addr", clientAddr, "--records-file", clientRecords}, kube...)...)
-	waitFor(t, time.Minute, "client /ready", func() bool {
+	testutil.WaitFor(t, time.Minute, "client /ready", func() bool {
 		code, _, _ := httpGet(clientURL + "/ready")
 		return code == http.StatusOK
 	})
-	waitFor(t, time.Minute, "client snapshots", func() bool {
+	testutil.WaitFor(t, time.Minute, "client snapshots", func() bool {
 		_, body, _ := httpGet(clientURL + "/metrics")
 		return metricValue(body, "dstload_client_endpoints") == services*streams*minRep
 	})
@@ -166,7 +167,7 @@ func TestCommands(t *testing.T) {
 	ch, _ := start(t, dstload, append([]string{"churn", "--pattern", "oscillate", "--min", strconv.Itoa(minRep), "--max", strconv.Itoa(maxRep),
 		"--hold", "3s", "--cycles", "1", "--jitter", "200ms", "--port-name", "http",
 		"--metrics-addr", churnAddr, "--records-file", churnRecords}, kube...)...)
-	waitFor(t, time.Minute, "two waves converged in every stream", func() bool {
+	testutil.WaitFor(t, time.Minute, "two waves converged in every stream", func() bool {
 		return len(getRecords(t, clientURL).StreamConvergence) == 2*services*streams
 	})
 
@@ -174,7 +175,7 @@ func TestCommands(t *testing.T) {
 	if resp, err := http.Post(dstAdmin+"/reset", "", nil); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("POST /reset: %v %v", resp, err)
 	}
-	waitFor(t, 30*time.Second, "resets counted and streams back", func() bool {
+	testutil.WaitFor(t, 30*time.Second, "resets counted and streams back", func() bool {
 		_, body, _ := httpGet(clientURL + "/metrics")
 		return metricValue(body, `dstload_client_stream_resets_total{cause="Unavailable"}`) == services*streams &&
 			metricValue(body, "dstload_client_streams") == services*streams &&

@@ -7,11 +7,8 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"slices"
 	"sort"
 	"testing"
@@ -28,6 +25,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/dstload/dstload/internal/dsttest"
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/provision/fakenode"
 	"github.com/dstload/dstload/provision/local/localtest"
 	"github.com/dstload/dstload/workload/admin"
@@ -46,13 +44,6 @@ const (
 	// delay is what the delayed test server holds back each update.
 	delay = 250 * time.Millisecond
 )
-
-func testLog(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
 
 // createTargets makes n Service+Deployment pairs at minRep replicas on the
 // fake nodes and waits for their endpoints.
@@ -105,7 +96,7 @@ type destination struct {
 func startDestination(ctx context.Context, t *testing.T, cs kubernetes.Interface, o dsttest.Options) *destination {
 	t.Helper()
 	d := &destination{srv: dsttest.NewServer(o)}
-	if err := dsttest.Watch(ctx, testLog(t), cs, ns, d.srv); err != nil {
+	if err := dsttest.Watch(ctx, testutil.Log(t), cs, ns, d.srv); err != nil {
 		t.Fatal(err)
 	}
 	d.serve(t, "127.0.0.1:0")
@@ -151,28 +142,17 @@ func startClient(ctx context.Context, t *testing.T, name, addr, feedURL string, 
 	}
 	c, err := client.New(client.Options{Name: name, Addr: addr, Services: svcs, StreamsPerService: streams, Connections: 2,
 		SampleStreams: -1, BackoffMin: 20 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
-		Token: client.ContextToken{NS: ns, NodeName: "node", Pod: name}}, testLog(t).With("client", name), prometheus.NewRegistry())
+		Token: client.ContextToken{NS: ns, NodeName: "node", Pod: name}}, testutil.Log(t).With("client", name), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{}, 2)
 	go func() { _ = c.Run(cctx); done <- struct{}{} }()
-	go func() { eventfeed.Follow(cctx, testLog(t), feedURL, c.OnEvent); done <- struct{}{} }()
+	go func() { eventfeed.Follow(cctx, testutil.Log(t), feedURL, c.OnEvent); done <- struct{}{} }()
 	rc := &runningClient{c: c, stop: func() { cancel(); <-done; <-done }}
 	t.Cleanup(func() { cancel() })
 	return rc
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // TestChurnObserverClient oscillates real Deployments and checks, on one
@@ -182,7 +162,7 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // amount; a server restart mid-run is survived with reconnects counted; an
 // unknown service is counted as NotFound.
 func TestChurnObserverClient(t *testing.T) {
-	klog.SetSlogLogger(testLog(t))
+	klog.SetSlogLogger(testutil.Log(t))
 	cl := localtest.Start(t, localtest.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -191,7 +171,7 @@ func TestChurnObserverClient(t *testing.T) {
 	createTargets(ctx, t, cs, services)
 	// Start from a settled cluster, so the observer's initial state is
 	// every service at minRep.
-	waitFor(t, time.Minute, "initial endpoints", func() bool {
+	testutil.WaitFor(t, time.Minute, "initial endpoints", func() bool {
 		list, err := cs.DiscoveryV1().EndpointSlices(ns).List(ctx, metav1.ListOptions{})
 		if err != nil {
 			return false
@@ -210,7 +190,7 @@ func TestChurnObserverClient(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	feed := eventfeed.New()
 	var obs *observer.Observer
-	ch, err := churn.New(ctx, testLog(t), reg, cs, churn.Options{Namespace: ns, Selector: selector, Pattern: churn.Pattern{
+	ch, err := churn.New(ctx, testutil.Log(t), reg, cs, churn.Options{Namespace: ns, Selector: selector, Pattern: churn.Pattern{
 		Kind: churn.Oscillate, Min: minRep, Max: maxRep, HoldMax: 5 * time.Second, HoldMin: 5 * time.Second,
 		Jitter: 300 * time.Millisecond, Cycles: 2,
 	}}, func(e record.ScaleEvent) { obs.Expect(e) }, feed.Append)
@@ -218,13 +198,13 @@ func TestChurnObserverClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := ch.Services()
-	obs = observer.New(testLog(t), reg, ns, names, "http")
+	obs = observer.New(testutil.Log(t), reg, ns, names, "http")
 	if err := obs.Start(ctx, cs); err != nil {
 		t.Fatal(err)
 	}
 	h := admin.Handlers{Registry: reg, Ready: obs.Ready, Records: func() record.Set { return record.Merge(ch.Records(), obs.Records()) },
 		Extra: map[string]http.Handler{"GET /events": feed}}
-	feedAddr, _, err := admin.Serve(ctx, testLog(t), "127.0.0.1:0", h.Mux())
+	feedAddr, _, err := admin.Serve(ctx, testutil.Log(t), "127.0.0.1:0", h.Mux())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +237,7 @@ func TestChurnObserverClient(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, 20*time.Second, "initial endpoints", func() bool {
+	testutil.WaitFor(t, 20*time.Second, "initial endpoints", func() bool {
 		return c1.c.Stats().Updates >= services*streams && c2.c.Stats().Updates >= services*streams && endpointsHeld(c1.c) == services*streams*minRep
 	})
 
@@ -266,7 +246,7 @@ func TestChurnObserverClient(t *testing.T) {
 	go func() { runDone <- ch.Run(ctx) }()
 	// Restart the plain server during the first hold at max, once the
 	// cluster reached it.
-	waitFor(t, time.Minute, "first wave converged", func() bool {
+	testutil.WaitFor(t, time.Minute, "first wave converged", func() bool {
 		return len(obs.Records().KubeConvergence) >= services
 	})
 	time.Sleep(time.Second)

@@ -2,14 +2,13 @@ package eventfeed
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/workload/record"
 )
 
@@ -20,7 +19,7 @@ func TestFollowDeliversEveryEventOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan record.ScaleEvent, 10)
-	go Follow(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), srv.URL, func(e record.ScaleEvent) { got <- e })
+	go Follow(ctx, testutil.Discard(), srv.URL, func(e record.ScaleEvent) { got <- e })
 
 	f.Append(record.ScaleEvent{Service: "ns/a", Seq: 1, Target: 3})
 	start := time.Now()
@@ -81,7 +80,7 @@ func TestFollowRestartedFeed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	got := make(chan record.ScaleEvent, 10)
-	go Follow(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), srv.URL+"/events", func(e record.ScaleEvent) { got <- e })
+	go Follow(ctx, testutil.Discard(), srv.URL+"/events", func(e record.ScaleEvent) { got <- e })
 	for range 3 {
 		<-got
 	}
@@ -112,7 +111,7 @@ func TestFollowBacksOffFromNonFeed(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	Follow(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), srv.URL, func(record.ScaleEvent) {
+	Follow(ctx, testutil.Discard(), srv.URL, func(record.ScaleEvent) {
 		t.Error("an event from a server that is not a feed")
 	})
 	// Backoff 100ms, 200ms, 400ms, ... allows a handful of requests a second.
