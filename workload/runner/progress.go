@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -74,6 +75,9 @@ func (r *run) waitProgress(ctx context.Context, timeout time.Duration, cond func
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errFault) {
+				r.progressf("%s", status()) // what the fault left
+			}
 			return false
 		case <-time.After(200 * time.Millisecond):
 		}
