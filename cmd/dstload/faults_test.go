@@ -69,10 +69,14 @@ func (e *faultEnv) state() *provision.State {
 func (e *faultEnv) up(a ...string) {
 	e.t.Helper()
 	args := append([]string{"up", "--provider", "local", "--nodes", "1"}, a...)
-	if code, stdout, stderr := e.cli(args...); code != 0 {
+	code, stdout, stderr := e.cli(args...)
+	if code != 0 {
 		e.t.Fatalf("up: exit %d\n%s\n%s", code, stdout, stderr)
 	}
-	code, stdout, stderr := e.cli("status", "-o", "json")
+	if testing.Verbose() {
+		e.t.Logf("up:\n%s", stderr)
+	}
+	code, stdout, stderr = e.cli("status", "-o", "json")
 	var rep provision.Report
 	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || !rep.Healthy {
 		e.t.Fatalf("status after up: exit %d (%v)\n%s\n%s", code, err, stdout, stderr)
@@ -131,7 +135,8 @@ func (e *faultEnv) down() {
 }
 
 // whenLoaded calls f once this run's 50 streams are up at the destination
-// controller (it counts the Get calls), a second into the churn.
+// controller (it counts the Get calls) and the first wave is written
+// (jitter 0-5 s after the churn starts).
 func (e *faultEnv) whenLoaded(f func() error) chan error {
 	admin := "http://" + e.state().Cluster("").DestinationAdminAddr + "/metrics"
 	base, err := dstmetrics.Scrape(context.Background(), http.DefaultClient, admin)
@@ -145,7 +150,7 @@ func (e *faultEnv) whenLoaded(f func() error) chan error {
 		for ctx.Err() == nil {
 			s, err := dstmetrics.Scrape(ctx, http.DefaultClient, admin)
 			if err == nil && s.GRPCStarted-base.GRPCStarted >= 50 && s.Subscribers >= 50 {
-				time.Sleep(time.Second)
+				time.Sleep(6 * time.Second)
 				done <- f()
 				return
 			}
@@ -197,6 +202,7 @@ func TestFaults(t *testing.T) {
 			if err := <-kill; err != nil {
 				t.Fatalf("kill %s: %v\n%s", tc.component, err, out)
 			}
+			t.Logf("run with %s killed:\n%s", tc.component, out)
 			if code != tc.code || r.Verdict != tc.verdict {
 				t.Fatalf("exit %d verdict %s, want %d %s\n%s", code, r.Verdict, tc.code, tc.verdict, out)
 			}
@@ -221,7 +227,7 @@ func TestFaults(t *testing.T) {
 				}
 			}
 			// What was measured until the fault is kept.
-			if r.Totals.Streams != 50 || r.Sampling.SampledStreams == 0 || len(r.Run.Phases) == 0 {
+			if r.Totals.Streams != 50 || r.Totals.ScaleEvents == 0 || r.UpdateLatency.Count == 0 || len(r.Run.Phases) == 0 {
 				t.Errorf("report lost what was measured: totals %+v, sampling %+v", r.Totals, r.Sampling)
 			}
 			if tc.component == local.Destination && (r.Destination.Restarts < 1 || r.Totals.StreamErrors == 0) {

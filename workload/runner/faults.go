@@ -25,8 +25,12 @@ type ComponentDown struct {
 // controller: its failure is the measured system's, not the environment's.
 const DestinationComponent = "destination"
 
-// Repair is what a fault's report names as the fix.
-const Repair = "'dstload up' (restores every component with the same settings), then 'dstload run --cleanup' and run again"
+// What a fault's report names as the fix. After the API server or etcd
+// went, the run's cleanup could not be tried, so the targets are left.
+const (
+	repair        = "'dstload up' (restores every component with the same settings), then run again"
+	repairCleanup = "'dstload up' (restores every component with the same settings), then 'dstload run --cleanup' and run again"
+)
 
 // How the run watches its environment. A dead process is certain at once;
 // an API server that does not answer its readiness check may only be slow
@@ -117,7 +121,10 @@ func (w *faultWatch) check(ctx context.Context) *report.Fault {
 	now := time.Now()
 	if w.components != nil {
 		for _, d := range w.components() {
-			f := &report.Fault{Component: d.Name, Since: now, Noticed: now, Detail: d.Detail, Repair: Repair}
+			f := &report.Fault{Component: d.Name, Since: now, Noticed: now, Detail: d.Detail, Repair: repair}
+			if apiDown(f) {
+				f.Repair = repairCleanup
+			}
 			if d.Name == DestinationComponent {
 				// What the run measures: wait until its metrics say so too,
 				// so that the report counts the crash and the failed scrapes.
@@ -147,7 +154,7 @@ func (w *faultWatch) check(ctx context.Context) *report.Fault {
 		return nil
 	}
 	component, detail := apiFault(body, err)
-	return &report.Fault{Component: component, Since: w.apiSince, Noticed: time.Now(), Detail: detail, Repair: Repair}
+	return &report.Fault{Component: component, Since: w.apiSince, Noticed: time.Now(), Detail: detail, Repair: repairCleanup}
 }
 
 // apiFault names the part behind a failed /readyz: etcd when the API

@@ -145,7 +145,9 @@ func (b *localBackend) poll(ctx context.Context) progress {
 }
 
 func (b *localBackend) status(ctx context.Context) string {
-	return b.r.status(ctx, b.cl, b.obs, b.sampler)
+	// Not cancelled with the load: the line after a fault still reads
+	// the observer.
+	return b.r.status(context.WithoutCancel(ctx), b.cl, b.obs, b.sampler)
 }
 
 func (b *localBackend) finalTargets(context.Context) (map[string]int, error) {

@@ -238,8 +238,9 @@ func (r *run) cleanup(ctx context.Context, cleanup func(context.Context) error, 
 		timeout := 2 * time.Minute
 		if r.fault != nil {
 			// A namespace cannot finish terminating without the controller
-			// manager (or, with pods, kwok): do not wait long for it.
-			timeout = 20 * time.Second
+			// manager (or, with pods, kwok): do not wait long for it; it
+			// finishes once `dstload up` restored them.
+			timeout = 10 * time.Second
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
