@@ -244,7 +244,9 @@ func (r *run) cleanup(ctx context.Context, cleanup func(context.Context) error, 
 		}
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 		defer cancel()
-		cerr = cleanup(cctx)
+		if cerr = cleanup(cctx); cerr != nil && r.fault != nil {
+			cerr = fmt.Errorf("%w (after the fault; what is left goes once 'dstload up' restored the cluster, or with 'dstload run --cleanup')", cerr)
+		}
 	}
 	if cerr == nil {
 		return
