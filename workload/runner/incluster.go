@@ -13,7 +13,6 @@ import (
 
 	"github.com/dstload/dstload/workload/dstmetrics"
 	"github.com/dstload/dstload/workload/record"
-	"github.com/dstload/dstload/workload/scenario"
 )
 
 // InCluster is what the in-cluster path (k3d, kubeconfig) needs beyond
@@ -285,10 +284,5 @@ func (w *clusterWatch) status() string {
 	if len(m.failed) > 0 {
 		s += fmt.Sprintf(", unreadable: %v", m.failed)
 	}
-	if w.sampler != nil {
-		if l, ok := w.sampler.Latest(); ok {
-			s += fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)
-		}
-	}
-	return s
+	return s + destinationStatus(w.sampler)
 }
