@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dstload/dstload/workload/dstmetrics"
@@ -58,8 +59,10 @@ type faultWatch struct {
 
 	mu    sync.Mutex
 	fault *report.Fault
-	// apiSince is the first failed probe of the current failing streak.
+	// apiSince is the first failed probe of the current failing streak;
+	// noProbe is set when the API server refuses the probe itself.
 	apiSince time.Time
+	noProbe  bool
 }
 
 // watchFaults starts watching; cancel stops the load on a fault.
@@ -137,6 +140,9 @@ func (w *faultWatch) check(ctx context.Context) *report.Fault {
 			return f
 		}
 	}
+	if w.noProbe {
+		return nil
+	}
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	body, err := w.cs.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "1").DoRaw(pctx)
@@ -145,6 +151,13 @@ func (w *faultWatch) check(ctx context.Context) *report.Fault {
 	}
 	if err == nil {
 		w.apiSince = time.Time{}
+		return nil
+	}
+	if apierrors.IsForbidden(err) || apierrors.IsUnauthorized(err) || apierrors.IsNotFound(err) {
+		// An API server that answers, but not this probe (a cluster that
+		// restricts /readyz): it says nothing about a fault, so stop asking.
+		w.noProbe = true
+		w.r.cfg.Log.Info("the API server refuses /readyz: the run cannot watch it for faults", "err", err)
 		return nil
 	}
 	if w.apiSince.IsZero() {

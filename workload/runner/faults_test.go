@@ -37,6 +37,9 @@ func TestFaultWatch(t *testing.T) {
 			component: "kube-apiserver", detail: "/readyz failing for 4s", minAfter: apiGrace, maxAfter: apiGrace + 3*time.Second},
 		{name: "API server not ready", status: http.StatusServiceUnavailable, body: "[-]informer-sync failed\n",
 			component: "kube-apiserver", detail: "/readyz failing", minAfter: apiGrace, maxAfter: apiGrace + 3*time.Second},
+		{name: "API server refusing the probe", status: http.StatusForbidden,
+			body:     `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}`,
+			maxAfter: apiGrace + 2*time.Second},
 		{name: "a process exited", status: http.StatusOK,
 			down:      []ComponentDown{{Name: "kube-scheduler", Detail: "its process (pid 7) is not running"}},
 			component: "kube-scheduler", detail: "pid 7", maxAfter: 2 * time.Second},
@@ -67,7 +70,7 @@ func TestFaultWatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			var down atomic.Bool
-			r := &run{cfg: Config{Progress: io.Discard, Components: func() []ComponentDown {
+			r := &run{cfg: Config{Progress: io.Discard, Log: testLog(t), Components: func() []ComponentDown {
 				if down.Load() {
 					return tc.down
 				}
@@ -87,6 +90,13 @@ func TestFaultWatch(t *testing.T) {
 			case <-time.After(tc.maxAfter + time.Second):
 			}
 			f := w.stop()
+			if tc.component == "" {
+				// Refused, not failing: no fault, however long.
+				if f != nil {
+					t.Fatalf("fault %+v from a refused probe", f)
+				}
+				return
+			}
 			if f == nil {
 				t.Fatalf("no fault within %s", tc.maxAfter+time.Second)
 			}
@@ -116,7 +126,7 @@ func TestFaultWatchDestination(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &run{cfg: Config{Progress: io.Discard, Components: func() []ComponentDown {
+	r := &run{cfg: Config{Progress: io.Discard, Log: testLog(t), Components: func() []ComponentDown {
 		return []ComponentDown{{Name: DestinationComponent, Detail: "its process (pid 9) is not running"}}
 	}}, cs: cs, started: time.Now()}
 	f := (&faultWatch{r: r, cs: cs, components: r.cfg.Components}).check(context.Background())
