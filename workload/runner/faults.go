@@ -99,7 +99,8 @@ func (r *run) setSampler(s *dstmetrics.Sampler) {
 	r.mu.Unlock()
 }
 
-// destinationHealth is the sampler's (not failing when not sampled).
+// destinationHealth is the sampler's; without a sampler it says failing,
+// so that the process check alone decides.
 func (r *run) destinationHealth() (failing bool, since time.Time, lastErr string) {
 	r.mu.Lock()
 	s := r.sampler
