@@ -63,6 +63,10 @@ func (e *faultEnv) state() *provision.State {
 	return st
 }
 
+// destinationArg is given to the controller by the first `up`; every
+// later `up` must keep it.
+const destinationArg = "-log-level=info"
+
 // up runs `dstload up` and checks what the issue asks of it after any
 // fault: every component healthy, the destination controller the same
 // binary and flags, recorded as a supervised process and serving.
@@ -83,8 +87,8 @@ func (e *faultEnv) up(a ...string) {
 	}
 	st := e.state()
 	cl, dst := st.Cluster(""), st.Process("", local.Destination)
-	if cl.DestinationSource != "process" || cl.DestinationBin != e.bin || len(cl.DestinationArgs) != 0 || dst == nil ||
-		dst.Cmdline[0] != e.bin || dst.Addr != cl.DestinationAddr || !local.Alive(*dst) {
+	if cl.DestinationSource != "process" || cl.DestinationBin != e.bin || !slices.Equal(cl.DestinationArgs, []string{destinationArg}) || dst == nil ||
+		dst.Cmdline[0] != e.bin || !slices.Contains(dst.Cmdline, destinationArg) || dst.Addr != cl.DestinationAddr || !local.Alive(*dst) {
 		e.t.Fatalf("destination after up: cluster %+v, process %+v", cl, dst)
 	}
 	for _, c := range rep.Components {
@@ -173,7 +177,7 @@ func TestFaults(t *testing.T) {
 	localtest.RequireBinaries(t)
 	bin := localtest.RealDestination(t)
 	e := newFaultEnv(t, t.TempDir(), "faults", bin)
-	e.up("--destination-bin", bin)
+	e.up("--destination-bin", bin, "--destination-arg="+destinationArg)
 
 	for _, tc := range []struct {
 		component string
