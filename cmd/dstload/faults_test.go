@@ -139,8 +139,9 @@ func (e *faultEnv) down() {
 }
 
 // whenLoaded calls f once this run's 50 streams are up at the destination
-// controller (it counts the Get calls) and the first wave is written
-// (jitter 0-5 s after the churn starts).
+// controller (it counts the Get calls) and the first wave's change has
+// reached them (more messages sent than the 50 initial snapshots), so
+// that the run has measured something when the fault comes.
 func (e *faultEnv) whenLoaded(f func() error) chan error {
 	admin := "http://" + e.state().Cluster("").DestinationAdminAddr + "/metrics"
 	base, err := dstmetrics.Scrape(context.Background(), http.DefaultClient, admin)
@@ -153,8 +154,8 @@ func (e *faultEnv) whenLoaded(f func() error) chan error {
 		defer cancel()
 		for ctx.Err() == nil {
 			s, err := dstmetrics.Scrape(ctx, http.DefaultClient, admin)
-			if err == nil && s.GRPCStarted-base.GRPCStarted >= 50 && s.Subscribers >= 50 {
-				time.Sleep(6 * time.Second)
+			if err == nil && s.GRPCStarted-base.GRPCStarted >= 50 && s.Subscribers >= 50 && s.GRPCMsgSent-base.GRPCMsgSent >= 100 {
+				time.Sleep(500 * time.Millisecond)
 				done <- f()
 				return
 			}
