@@ -14,12 +14,20 @@ const (
 	// exitInconclusive: no criterion failed, but the instrument could not
 	// vouch for a latency verdict (report.Inconclusive).
 	exitInconclusive = 4
+	// exitIncomplete: a fault in the environment (API server, etcd, a
+	// control-plane process) stopped the run; the report has what was
+	// measured, and no verdict on the destination controller
+	// (report.Incomplete).
+	exitIncomplete = 5
 )
 
 // exitError carries an exit code with the error that caused it.
 type exitError struct {
 	code int
 	err  error
+	// after are lines said after err: what also failed, but is not why
+	// the command ended as it did.
+	after []string
 }
 
 func (e *exitError) Error() string { return e.err.Error() }
@@ -36,6 +44,15 @@ func usageError(err error) error {
 		return nil
 	}
 	return &exitError{code: exitUsage, err: err}
+}
+
+// afterLines are the lines to print after err's own.
+func afterLines(err error) []string {
+	var e *exitError
+	if errors.As(err, &e) {
+		return e.after
+	}
+	return nil
 }
 
 func exitCode(err error) int {

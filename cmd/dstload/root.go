@@ -38,6 +38,10 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 	err := root.ExecuteContext(ctx)
 	if err != nil {
 		fmt.Fprintln(errOut, "dstload: "+oneLine(err.Error()))
+		// What went wrong after the reason (a failed cleanup) comes after it.
+		for _, l := range afterLines(err) {
+			fmt.Fprintln(errOut, "dstload: "+oneLine(l))
+		}
 	}
 	return exitCode(err)
 }

@@ -53,8 +53,12 @@ Exit codes: 0 every criterion passed, 3 a criterion failed, 4 inconclusive
 (no criterion failed, but one could not be judged: dstload's own
 measurement error could have changed a latency verdict, or too many events
 were cluster-limited, the cluster not reaching a target before the next
-event; the report says which), 1 the run could not be done, 2 bad flags or
-a bad scenario file.
+event; the report says which), 5 incomplete (a part of the environment
+failed mid-run: the API server, etcd, a control-plane process; the run
+stopped the load and reported what it had measured; 'dstload up' repairs
+it), 1 the run could not be done, 2 bad flags or a bad scenario file.
+A destination controller that dies is a finding, not a fault of the
+environment: its failed criteria give exit 3.
 
 --scale, --duration, --cycles and --hold shrink a scenario for small
 machines and CI, e.g.:
@@ -148,6 +152,7 @@ machines and CI, e.g.:
 					return fmt.Errorf("find dstload's executable for the observer process: %w", xerr)
 				}
 				rcfg.ObserverCommand, rcfg.ObserverEnv = []string{exe, "observe"}, os.Environ()
+				rcfg.Components = componentsDown(st, rcfg.DestinationAddr)
 				res, err = runner.Run(ctx, rcfg)
 			} else {
 				// Churn and clients are the chart's pods; --destination-addr
@@ -170,21 +175,7 @@ machines and CI, e.g.:
 			if err := out.write(a, res); err != nil {
 				return err
 			}
-			switch res.Report.Verdict {
-			case report.Pass:
-			case report.Inconclusive:
-				var which []string
-				for _, c := range res.Report.Criteria {
-					if c.Verdict == report.Inconclusive {
-						which = append(which, c.Threshold)
-					}
-				}
-				return &exitError{code: exitInconclusive, err: fmt.Errorf("scenario %s is inconclusive: %s could not be judged (the instrument's error or cluster-limited events; see %s)",
-					s.Name, strings.Join(which, ", "), res.Files.Markdown)}
-			default:
-				return &exitError{code: exitCriteria, err: fmt.Errorf("scenario %s failed its criteria (see %s)", s.Name, res.Files.Markdown)}
-			}
-			return nil
+			return verdictError(res)
 		},
 	}
 	f := cmd.Flags()

@@ -35,7 +35,9 @@ type runResult struct {
 	Shape    string                   `json:"shape"`
 	Verdict  string                   `json:"verdict"`
 	Criteria []report.CriterionResult `json:"criteria"`
-	Files    runFiles                 `json:"files"`
+	// Fault is what stopped the run early (docs/faults.md).
+	Fault *report.Fault `json:"fault,omitempty"`
+	Files runFiles      `json:"files"`
 }
 
 type runFiles struct {
@@ -66,7 +68,7 @@ func (o *runOutput) write(a *app, res *runner.Result) error {
 			plots = []string{}
 		}
 		return writeOutput(a.out, o.format, runResult{
-			Scenario: r.Scenario.Name, Shape: r.Scenario.Shape, Verdict: r.Verdict, Criteria: r.Criteria,
+			Scenario: r.Scenario.Name, Shape: r.Scenario.Shape, Verdict: r.Verdict, Criteria: r.Criteria, Fault: r.Fault,
 			Files: runFiles{JSON: res.Files.JSON, Markdown: res.Files.Markdown, Plots: plots, JUnit: o.junit, CISummary: o.ciSummary},
 		})
 	}

@@ -91,6 +91,12 @@ func WriteJUnit(w io.Writer, r *Report) error {
 		}
 		s.Cases = append(s.Cases, tc)
 	}
+	if f := r.Fault; f != nil {
+		// The run was stopped early: an error of the run, not a criterion.
+		s.Cases = append(s.Cases, junitCase{Name: "the run ran to its end", ClassName: s.Name,
+			Error: &junitMessage{Message: "stopped early: " + f.Line(), Type: "fault", Text: f.Line()}})
+		s.Errors++
+	}
 	s.Tests = len(s.Cases)
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return err
@@ -119,6 +125,9 @@ func WriteCISummary(w io.Writer, r *Report, reportPath string) error {
 		fmt.Fprintf(&b, ", destination %s", v)
 	}
 	b.WriteString("\n\n")
+	if r.Fault != nil {
+		fmt.Fprintf(&b, "**Stopped early**: %s. %s\n\n", r.Fault.Line(), r.Fault.meaning())
+	}
 	b.WriteString("| | p50 | p95 | p99 | max | n |\n|---|---|---|---|---|---|\n")
 	for _, q := range []struct {
 		name string

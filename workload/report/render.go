@@ -127,6 +127,9 @@ func quantLine(q Quantiles) string {
 func WriteSummary(w io.Writer, r *Report) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %s  (%s)\n", r.Scenario.Name, strings.ToUpper(r.Verdict), r.Scenario.Shape)
+	if r.Fault != nil {
+		fmt.Fprintf(&b, "  stopped early: %s\n", r.Fault.Line())
+	}
 	fmt.Fprintf(&b, "  ran %s on %s (%s)", time.Duration(r.Run.DurationSeconds*float64(time.Second)).Round(time.Second),
 		r.Environment.Provider, r.Environment.ClockSource)
 	if v := r.Environment.Versions.Destination; v != "" {
@@ -181,6 +184,9 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	p("# dstload report: %s — %s\n\n", r.Scenario.Name, strings.ToUpper(r.Verdict))
 	p("%s\n\n", r.Scenario.Shape)
+	if r.Fault != nil {
+		p("**Stopped early**: %s. %s\n\n", r.Fault.Line(), r.Fault.meaning())
+	}
 	if r.Scenario.Description != "" {
 		// The description is the file's, before --scale and overrides.
 		p("Scenario as written: %s\n\n", r.Scenario.Description)

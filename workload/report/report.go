@@ -59,6 +59,8 @@ type Report struct {
 	// Instrument is how far dstload's own measurement can be trusted.
 	Instrument Instrument        `json:"instrument"`
 	Criteria   []CriterionResult `json:"criteria"`
+	// Fault is what stopped the run early (nil: it ran to its end).
+	Fault *Fault `json:"fault,omitempty"`
 }
 
 // Tool is the dstload build that wrote the report.
@@ -299,6 +301,8 @@ type Input struct {
 	MetricsURL      string
 	MetricsInterval time.Duration
 	Destination     []dstmetrics.Sample
+	// Fault stopped the run early (nil: none).
+	Fault *Fault
 }
 
 // Build aggregates and judges a run.
@@ -365,6 +369,7 @@ func Build(in Input) *Report {
 			r.Verdict = Inconclusive
 		}
 	}
+	applyFault(r, in.Fault)
 	return r
 }
 

@@ -12,7 +12,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/dstload/dstload/workload/dstmetrics"
-	"github.com/dstload/dstload/workload/scenario"
+	"github.com/dstload/dstload/workload/record"
 )
 
 // InCluster is what the in-cluster path (k3d, kubeconfig) needs beyond
@@ -80,128 +80,96 @@ func RunInCluster(ctx context.Context, cfg Config, ic InCluster) (res *Result, e
 	if err != nil {
 		return nil, err
 	}
-	cs := r.cs
-
 	tg := &Targets{Kubeconfig: cfg.Kubeconfig, Context: cfg.Context, Namespace: cfg.Namespace, Release: cfg.Release,
 		Count: s.Services.Count, Replicas: s.Services.Endpoints, Log: cfg.Log,
 		Values: ChartValues(s, ic.Image, cfg.DestinationAddr), PostRenderer: holdChurn{}}
-	r.enter("deploy")
-	r.progressf("%d target services x %d endpoints, %d client pods, churn in namespace %s", tg.Count, tg.Replicas, s.Clients.Processes, tg.Namespace)
-	cleanup, err := r.deploy(ctx, tg, "workload")
-	defer joinCleanup(&err, cleanup)
-	if err != nil {
-		return nil, err
-	}
-
-	lctx, stopLoad := context.WithCancel(ctx)
-	defer stopLoad()
-	sampler, stopSampler, err := startClusterSampler(lctx, r, rc, cs, ic)
-	if err != nil {
-		return nil, err
-	}
-	defer stopSampler()
-
-	fetch := podsProxy(cs, tg.Namespace, adminPort)
-	r.enter("connect")
-	clientPods, err := waitPodsReady(ctx, cs, tg.Namespace, tg.Release, componentClient, s.Clients.Processes, cfg.ReadyTimeout, r.podsTick("client", s.Clients.Processes))
-	if err != nil {
-		return nil, err
-	}
-	w := &clusterWatch{r: r, fetch: fetch, clients: clientPods, sampler: sampler}
-	want := s.Clients.Streams * s.Services.Endpoints
-	connectStart := time.Now()
-	var hopeless string
-	ok := r.waitProgress(ctx, cfg.ReadyTimeout, func() bool {
-		m := w.poll(ctx)
-		if m.held == want {
-			return true
-		}
-		if time.Since(connectStart) > 30*time.Second && m.held == 0 && m.errors > 0 {
-			hopeless = fmt.Sprintf("%.0f stream errors", m.errors)
-			return true
-		}
-		return false
-	}, w.status)
-	if ctx.Err() != nil {
-		return nil, context.Cause(ctx)
-	}
-	if hopeless != "" {
-		return nil, fmt.Errorf("no client stream received an endpoint from the destination controller at %s in 30s (%s); is it running in the cluster?", cfg.DestinationAddr, hopeless)
-	}
-	if !ok {
-		return nil, fmt.Errorf("client streams did not receive the targets' endpoints within %s (%s); is the destination controller at %s serving this cluster?",
-			cfg.ReadyTimeout, w.status(), cfg.DestinationAddr)
-	}
-
-	// Churn starts only now (it was installed at zero replicas).
-	r.enter("churn")
-	if err := startChurn(ctx, cs, tg); err != nil {
-		return nil, err
-	}
-	churnPods, err := waitPodsReady(ctx, cs, tg.Namespace, tg.Release, componentChurn, 1, cfg.ReadyTimeout, r.podsTick("churn", 1))
-	if err != nil {
-		return nil, err
-	}
-	w.churn = churnPods
-	loadStart := time.Now()
-	if s.Churn.Pattern == scenario.PatternOscillate {
-		limit := s.Churn.Duration
-		if limit == 0 {
-			limit = 365 * 24 * time.Hour
-		}
-		wantEvents := float64(s.Events() * s.Services.Count)
-		// Churn's pod keeps serving after its pattern: it is done when
-		// every event is written or failed.
-		r.waitProgress(ctx, limit, func() bool {
-			m := w.poll(ctx)
-			return m.writes+m.failures >= wantEvents
-		}, func() string {
-			return fmt.Sprintf("events %.0f/%.0f, %s", w.last.writes+w.last.failures, wantEvents, w.status())
-		})
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
-		}
-
-		r.enter("settle")
-		churnSet, err := collectRecords(ctx, fetch, churnPods)
-		if err != nil {
-			return nil, err
-		}
-		targets := lastTargets(churnSet, tg, s.Services.Endpoints)
-		perSvc := s.Clients.Streams / s.Services.Count
-		wantHeld, wantReady := 0, 0
-		for _, n := range targets {
-			wantHeld += n * perSvc
-			wantReady += n
-		}
-		r.waitProgress(ctx, s.Settle, func() bool {
-			m := w.poll(ctx)
-			return m.held == wantHeld && m.observed == wantReady
-		}, w.status)
-	} else {
-		r.enter("hold")
-		r.waitProgress(ctx, s.Churn.Duration, func() bool { w.poll(ctx); return false }, w.status)
-	}
-	if ctx.Err() != nil {
-		return nil, context.Cause(ctx)
-	}
-	loadEnd := time.Now()
-
-	r.enter("collect")
-	stopSampler()
-	// The pods keep running until cleanup: their /records are snapshots
-	// taken now, clients first so no stream sees an event churn has not
-	// recorded.
-	records, err := collectRecords(ctx, fetch, append(append([]string(nil), clientPods...), churnPods...))
-	if err != nil {
-		return nil, err
-	}
-	var samples []dstmetrics.Sample
-	if sampler != nil {
-		samples = sampler.Samples()
-	}
-	return r.finish(env, records, samples, loadStart, loadEnd)
+	b := &clusterBackend{r: r, rc: rc, ic: ic, tg: tg, stopSampler: func() {}}
+	b.w = &clusterWatch{r: r, fetch: podsProxy(r.cs, tg.Namespace, adminPort)}
+	return orchestrate(ctx, r, env, b)
 }
+
+// clusterBackend is the workload as the chart's pods.
+type clusterBackend struct {
+	r  *run
+	rc *rest.Config
+	ic InCluster
+	tg *Targets
+	w  *clusterWatch
+
+	sampler     *dstmetrics.Sampler
+	stopSampler func()
+	churnStart  time.Time
+}
+
+func (b *clusterBackend) deploy(ctx context.Context) (func(context.Context) error, error) {
+	s := b.r.cfg.Scenario
+	b.r.progressf("%d target services x %d endpoints, %d client pods, churn in namespace %s", b.tg.Count, b.tg.Replicas, s.Clients.Processes, b.tg.Namespace)
+	return b.r.deployTargets(ctx, b.tg, "workload")
+}
+
+func (b *clusterBackend) connect(ctx context.Context) error {
+	r := b.r
+	sampler, stop, err := startClusterSampler(ctx, r, b.rc, r.cs, b.ic)
+	if err != nil {
+		return err
+	}
+	b.sampler, b.stopSampler, b.w.sampler = sampler, stop, sampler
+	r.setSampler(sampler)
+	n := r.cfg.Scenario.Clients.Processes
+	b.w.clients, err = waitPodsReady(ctx, r.cs, b.tg.Namespace, b.tg.Release, componentClient, n, r.cfg.ReadyTimeout, r.podsTick("client", n))
+	return err
+}
+
+// startChurn scales churn (installed at zero replicas) to one pod and waits
+// for it.
+func (b *clusterBackend) startChurn(ctx context.Context) error {
+	r := b.r
+	if err := startChurn(ctx, r.cs, b.tg); err != nil {
+		return err
+	}
+	pods, err := waitPodsReady(ctx, r.cs, b.tg.Namespace, b.tg.Release, componentChurn, 1, r.cfg.ReadyTimeout, r.podsTick("churn", 1))
+	b.w.churn, b.churnStart = pods, time.Now()
+	return err
+}
+
+func (b *clusterBackend) poll(ctx context.Context) progress {
+	m := b.w.poll(ctx)
+	p := progress{held: m.held, observed: m.observed, events: int(m.writes + m.failures)}
+	if m.errors > 0 {
+		p.errors = fmt.Sprintf("%.0f stream errors", m.errors)
+	}
+	s := b.r.cfg.Scenario
+	// Churn's pod keeps serving after its pattern: it is done when every
+	// event is written or failed, or churn.duration is over.
+	limit := s.Churn.Duration
+	p.churnDone = len(b.w.churn) > 0 && (p.events >= s.Events()*s.Services.Count || limit > 0 && time.Since(b.churnStart) > limit)
+	return p
+}
+
+func (b *clusterBackend) status(context.Context) string { return b.w.status() }
+
+func (b *clusterBackend) finalTargets(ctx context.Context) (map[string]int, error) {
+	set, err := collectRecords(ctx, b.w.fetch, b.w.churn)
+	if err != nil {
+		return nil, err
+	}
+	return lastTargets(set, b.tg, b.r.cfg.Scenario.Services.Endpoints), nil
+}
+
+// collect takes the pods' /records: they keep running until cleanup, so
+// these are snapshots taken now, clients first so that no stream sees an
+// event churn has not recorded.
+func (b *clusterBackend) collect(ctx context.Context) (record.Set, []dstmetrics.Sample, error) {
+	b.stopSampler()
+	var samples []dstmetrics.Sample
+	if b.sampler != nil {
+		samples = b.sampler.Samples()
+	}
+	records, err := collectRecords(ctx, b.w.fetch, append(append([]string(nil), b.w.clients...), b.w.churn...))
+	return records, samples, err
+}
+
+func (b *clusterBackend) close() { b.stopSampler() }
 
 // podsTick prints "n of want <component> pods ready" every ProgressEvery.
 func (r *run) podsTick(component string, want int) func(int) {
@@ -316,10 +284,5 @@ func (w *clusterWatch) status() string {
 	if len(m.failed) > 0 {
 		s += fmt.Sprintf(", unreadable: %v", m.failed)
 	}
-	if w.sampler != nil {
-		if l, ok := w.sampler.Latest(); ok {
-			s += fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)
-		}
-	}
-	return s
+	return s + destinationStatus(w.sampler)
 }

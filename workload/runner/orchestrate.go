@@ -5,21 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
-	"github.com/dstload/dstload/workload/admin"
-	"github.com/dstload/dstload/workload/churn"
 	"github.com/dstload/dstload/workload/dstmetrics"
-	"github.com/dstload/dstload/workload/eventfeed"
-	"github.com/dstload/dstload/workload/procstat"
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/report"
 	"github.com/dstload/dstload/workload/scenario"
@@ -46,21 +38,237 @@ func start(cfg Config) (*run, *rest.Config, report.Environment, error) {
 	return &run{cfg: cfg, cs: cs, started: time.Now()}, rc, env, nil
 }
 
-// deploy installs tg and waits until its endpoints are ready. The cleanup
-// it returns is non-nil once the install succeeded (also when the wait then
-// failed): it removes tg unless --keep, with its own context so that it
-// runs after Ctrl-C too. what names tg in the --keep message.
-func (r *run) deploy(ctx context.Context, tg *Targets, what string) (cleanup func() error, err error) {
+// backend is what differs between a run whose workload runs in this
+// process (local provider) and one whose churn and clients are the chart's
+// pods (k3d, kubeconfig). orchestrate drives either through the same
+// phases, checks and fault handling.
+type backend interface {
+	// deploy installs the targets (and the workload) and waits until the
+	// targets' endpoints are ready. cleanup is non-nil once something was
+	// installed, also when the wait then failed.
+	deploy(ctx context.Context) (cleanup func(context.Context) error, err error)
+	// connect starts sampling the destination and opens the streams
+	// (local: also the observer); orchestrate waits for them.
+	connect(ctx context.Context) error
+	// startChurn starts the churn once every stream holds every endpoint.
+	startChurn(ctx context.Context) error
+	// poll reads the run's progress now; it is called every 200 ms.
+	poll(ctx context.Context) progress
+	// status is the progress line's body, printed every ProgressEvery.
+	status(ctx context.Context) string
+	// finalTargets is each target's replica count once churn is done.
+	finalTargets(ctx context.Context) (map[string]int, error)
+	// collect ends the load and returns every record and destination
+	// sample; after a fault it returns what it still has.
+	collect(ctx context.Context) (record.Set, []dstmetrics.Sample, error)
+	// close stops whatever still runs (observer, clients, sampler).
+	close()
+}
+
+// progress is one poll of a run.
+type progress struct {
+	// held is the endpoints held over all streams; observed the ready
+	// endpoints the observer sees (-1: unknown).
+	held, observed int
+	// events are the scale events written or failed so far; churnDone is
+	// set once churn ended its pattern (or churn.duration).
+	events    int
+	churnDone bool
+	// errors are the stream errors so far ("Unavailable 40"; "" none).
+	errors string
+}
+
+// orchestrate runs one scenario through b: deploy, connect, churn (or
+// hold), settle, collect, report, cleanup. A fault in the environment
+// (faultWatch) stops the load wherever it is; what was measured is still
+// reported, marked incomplete. A criteria failure is not an error: it is
+// the report's verdict. An error means no report was written.
+func orchestrate(ctx context.Context, r *run, env report.Environment, b backend) (res *Result, err error) {
+	// Deferred in this order so that the load has stopped (clients,
+	// observer) before the targets are removed.
+	var cleanup func(context.Context) error
+	defer func() { r.cleanup(ctx, cleanup, res, &err) }()
+	defer b.close()
+	lctx, stopLoad := context.WithCancelCause(ctx)
+	defer stopLoad(nil)
+	watch := r.watchFaults(lctx, stopLoad)
+
+	r.enter("deploy")
+	cleanup, err = b.deploy(lctx)
+	if err == nil {
+		err = r.connect(lctx, b)
+	}
+	if err == nil {
+		err = r.load(lctx, b)
+	}
+	loadStart, loadEnd := r.loadStart, time.Now()
+	fault := watch.stop()
+	r.fault = fault
+	switch {
+	case ctx.Err() != nil:
+		return nil, context.Cause(ctx)
+	case fault == nil && err != nil:
+		return nil, err
+	}
+	r.enter("collect")
+	cctx, cancel := context.WithTimeout(ctx, collectTimeout(fault))
+	defer cancel()
+	records, samples, err := b.collect(cctx)
+	if err != nil {
+		if fault == nil {
+			return nil, err
+		}
+		r.progressf("collect after the fault: %v (the report has what could be collected)", trimErr(err))
+	}
+	if loadStart.IsZero() {
+		loadStart = loadEnd
+	}
+	return r.finish(env, records, samples, loadStart, loadEnd, fault)
+}
+
+// collectTimeout bounds the collection: records in a cluster come through
+// its API server, which after a fault may not answer at all.
+func collectTimeout(f *report.Fault) time.Duration {
+	if f != nil {
+		return 20 * time.Second
+	}
+	return 5 * time.Minute
+}
+
+// connect opens the streams and waits until every stream holds every
+// endpoint. A destination that only ever answers with errors (wrong
+// address, not serving this cluster) fails the run early instead of after
+// ReadyTimeout.
+func (r *run) connect(ctx context.Context, b backend) error {
+	cfg := r.cfg
+	s := cfg.Scenario
+	r.enter("connect")
+	if err := b.connect(ctx); err != nil {
+		return err
+	}
+	want := s.Clients.Streams * s.Services.Endpoints
+	connectStart := time.Now()
+	var hopeless string
+	ok := r.waitProgress(ctx, cfg.ReadyTimeout, func() bool {
+		p := b.poll(ctx)
+		if p.held == want {
+			return true
+		}
+		if time.Since(connectStart) > 30*time.Second && p.held == 0 && p.errors != "" {
+			hopeless = p.errors
+			return true
+		}
+		return false
+	}, func() string { return b.status(ctx) })
+	switch {
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case hopeless != "":
+		return fmt.Errorf("no stream received an endpoint from the destination controller at %s in 30s; stream errors: %s", cfg.DestinationAddr, hopeless)
+	case !ok:
+		return fmt.Errorf("streams did not receive the targets' endpoints within %s (%s); is the destination controller at %s serving this cluster?",
+			cfg.ReadyTimeout, b.status(ctx), cfg.DestinationAddr)
+	}
+	return nil
+}
+
+// load runs the churn and waits for the last wave to converge (oscillate),
+// or holds the load for churn.duration (stable).
+func (r *run) load(ctx context.Context, b backend) error {
+	s := r.cfg.Scenario
+	if s.Churn.Pattern != scenario.PatternOscillate {
+		r.enter("hold")
+		if err := b.startChurn(ctx); err != nil {
+			return err
+		}
+		r.loadStart = time.Now()
+		r.waitProgress(ctx, s.Churn.Duration, func() bool { b.poll(ctx); return false }, func() string { return b.status(ctx) })
+		return context.Cause(ctx)
+	}
+	r.enter("churn")
+	if err := b.startChurn(ctx); err != nil {
+		return err
+	}
+	r.loadStart = time.Now()
+	wantEvents := s.Events() * s.Services.Count
+	var last progress
+	r.waitProgress(ctx, 365*24*time.Hour, func() bool {
+		last = b.poll(ctx)
+		return last.churnDone
+	}, func() string { return fmt.Sprintf("events %d/%d, %s", last.events, wantEvents, b.status(ctx)) })
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+
+	r.enter("settle")
+	// The last wave's hold usually covers convergence; settle waits for
+	// the stragglers, ending as soon as everything converged.
+	targets, err := b.finalTargets(ctx)
+	if err != nil {
+		return err
+	}
+	perSvc := s.Clients.Streams / s.Services.Count
+	wantHeld, wantReady := 0, 0
+	for _, n := range targets {
+		wantHeld += n * perSvc
+		wantReady += n
+	}
+	r.waitProgress(ctx, s.Settle, func() bool {
+		p := b.poll(ctx)
+		return p.held == wantHeld && p.observed == wantReady
+	}, func() string { return b.status(ctx) })
+	return context.Cause(ctx)
+}
+
+// cleanup removes what deploy installed (nil: nothing) unless --keep, on
+// its own context so that it runs after Ctrl-C too. When a report was
+// written its failure goes to res.Cleanup (a second line, never the
+// reason the run ended); else it joins *err. After a fault that took the
+// API server it is not tried: nothing could answer.
+func (r *run) cleanup(ctx context.Context, cleanup func(context.Context) error, res *Result, err *error) {
+	if cleanup == nil {
+		return
+	}
+	var cerr error
+	if apiDown(r.fault) {
+		cerr = fmt.Errorf("cleanup: not tried, the cluster's API server is unreachable; the run's targets are left in namespace %s: after 'dstload up', 'dstload run --cleanup --namespace %s' removes them",
+			r.cfg.Namespace, r.cfg.Namespace)
+	} else {
+		timeout := 2 * time.Minute
+		if r.fault != nil {
+			// A namespace cannot finish terminating without the controller
+			// manager (or, with pods, kwok): do not wait long for it; it
+			// finishes once `dstload up` restored them.
+			timeout = 10 * time.Second
+		}
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		if cerr = cleanup(cctx); cerr != nil && r.fault != nil {
+			cerr = fmt.Errorf("%w (after the fault; what is left goes once 'dstload up' restored the cluster, or with 'dstload run --cleanup')", cerr)
+		}
+	}
+	if cerr == nil {
+		return
+	}
+	if res != nil {
+		res.Cleanup = cerr
+		return
+	}
+	*err = errors.Join(*err, cerr)
+}
+
+// deployTargets installs tg and waits until its endpoints are ready; the
+// cleanup it returns is non-nil once the install succeeded. what names tg
+// in the --keep message.
+func (r *run) deployTargets(ctx context.Context, tg *Targets, what string) (cleanup func(context.Context) error, err error) {
 	if err := tg.Install(ctx, r.cs); err != nil {
 		return nil, err
 	}
-	cleanup = func() error {
+	cleanup = func(cctx context.Context) error {
 		if r.cfg.Keep {
 			r.progressf("%s kept in namespace %s (--keep)", what, tg.Namespace)
 			return nil
 		}
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
 		r.enter("cleanup")
 		if err := tg.Uninstall(cctx, r.cs); err != nil {
 			return fmt.Errorf("cleanup: %w", err)
@@ -80,214 +288,16 @@ func (r *run) deploy(ctx context.Context, tg *Targets, what string) (cleanup fun
 	return cleanup, err
 }
 
-// joinCleanup runs cleanup (nil: nothing was installed) and adds its error
-// to *err; callers defer it right after deploy.
-func joinCleanup(err *error, cleanup func() error) {
-	if cleanup == nil {
-		return
-	}
-	if cerr := cleanup(); cerr != nil {
-		*err = errors.Join(*err, cerr)
-	}
-}
-
-// Run runs one scenario and writes its report. A criteria failure is not an
-// error: it is the report's verdict. An error means the run could not be
-// done; the targets are removed either way unless cfg.Keep.
-func Run(ctx context.Context, cfg Config) (res *Result, err error) {
-	if err := cfg.defaults(); err != nil {
-		return nil, err
-	}
-	s := cfg.Scenario
-	r, _, env, err := start(cfg)
-	if err != nil {
-		return nil, err
-	}
-	cs := r.cs
-
-	tg := &Targets{Kubeconfig: cfg.Kubeconfig, Context: cfg.Context, Namespace: cfg.Namespace, Release: cfg.Release,
-		Count: s.Services.Count, Replicas: s.Services.Endpoints, Log: cfg.Log}
-	r.enter("deploy")
-	r.progressf("%d target services x %d endpoints in namespace %s", tg.Count, tg.Replicas, tg.Namespace)
-	cleanup, err := r.deploy(ctx, tg, "targets")
-	defer joinCleanup(&err, cleanup)
-	if err != nil {
-		return nil, err
-	}
-
-	// Everything from here runs until the load ends.
-	lctx, stopLoad := context.WithCancel(ctx)
-	// stopLoad also runs early, at collect; a second call is a no-op.
-	defer stopLoad()
-	sampler, stopSampler := startSampler(lctx, cfg)
-	defer stopSampler()
-
-	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
-		return nil, fmt.Errorf("output directory: %w", err)
-	}
-	// This process holds the clients and churn; its CPU and scheduling
-	// delay go into the report's instrument section.
-	meter := procstat.Start(lctx, "clients")
-
-	r.enter("observe")
-	// Churn's events reach the observer process through a feed, as the
-	// clients' do in a cluster.
-	feed := eventfeed.New()
-	feedAddr, _, err := admin.Serve(lctx, cfg.Log, "127.0.0.1:0", http.Handler(feed))
-	if err != nil {
-		return nil, fmt.Errorf("event feed: %w", err)
-	}
-	obs, err := startObserver(ctx, cfg, tg, "http://"+feedAddr.String(), cfg.OutDir)
-	if err != nil {
-		return nil, err
-	}
-	obsStopped := false
-	defer func() {
-		if !obsStopped {
-			obs.kill()
-		}
-	}()
-
-	r.enter("connect")
-	cl, err := newClients(cfg, tg)
-	if err != nil {
-		return nil, err
-	}
-	cctx, stopClients := context.WithCancel(lctx)
-	var cwg sync.WaitGroup
-	for _, c := range cl.list {
-		cwg.Go(func() {
-			if err := c.Run(cctx); err != nil {
-				cfg.Log.Error("client stopped", "err", err)
-			}
-		})
-	}
-	stopAllClients := sync.OnceFunc(func() { stopClients(); cwg.Wait() })
-	defer stopAllClients()
-	perSvc := s.Clients.Streams / s.Services.Count
-	want := s.Clients.Streams * s.Services.Endpoints
-	stat := func() string { return r.status(ctx, cl, obs, sampler) }
-	// A destination that only ever answers with errors (wrong address,
-	// not serving this cluster) fails the run early instead of after
-	// ReadyTimeout.
-	connectStart := time.Now()
-	var hopeless string
-	ok := r.waitProgress(ctx, cfg.ReadyTimeout, func() bool {
-		if cl.endpointsHeld() == want {
-			return true
-		}
-		if time.Since(connectStart) > 30*time.Second && cl.endpointsHeld() == 0 {
-			if causes := cl.errorCauses(); causes != "" {
-				hopeless = causes
-				return true
-			}
-		}
-		return false
-	}, stat)
-	if ctx.Err() != nil {
-		return nil, context.Cause(ctx)
-	}
-	if hopeless != "" {
-		return nil, fmt.Errorf("no stream received an endpoint from the destination controller at %s in 30s; stream errors: %s", cfg.DestinationAddr, hopeless)
-	}
-	if !ok {
-		return nil, fmt.Errorf("streams did not receive the targets' endpoints within %s (%s); is the destination controller at %s serving this cluster?",
-			cfg.ReadyTimeout, stat(), cfg.DestinationAddr)
-	}
-
-	loadStart := time.Now()
-	r.hostLoadStart, r.hostOK = procstat.ReadHostCPU()
-	r.hostLast = r.hostLoadStart
-	r.selfCPULast, r.selfLast = procstat.CPUSeconds(), time.Now()
-	var churner *churn.Churner
-	switch s.Churn.Pattern {
-	case scenario.PatternOscillate:
-		r.enter("churn")
-		c := s.Churn
-		churner, err = churn.New(lctx, cfg.Log.With("component", "churn"), prometheus.NewRegistry(), cs, churn.Options{
-			Namespace: tg.Namespace, Selector: tg.Selector(),
-			Pattern: churn.Pattern{Kind: churn.Oscillate, Min: c.Min, Max: c.Max, HoldMax: c.HoldMax, HoldMin: c.HoldMin, Jitter: c.Jitter, Cycles: c.Cycles},
-		}, feed.Append, cl.onEvent)
-		if err != nil {
-			return nil, fmt.Errorf("churn: %w", err)
-		}
-		// churn.duration caps the churn phase; 0 lets the cycles decide.
-		limit := c.Duration
-		if limit == 0 {
-			limit = 365 * 24 * time.Hour
-		}
-		chctx, stopChurn := context.WithTimeout(lctx, limit)
-		done := make(chan error, 1)
-		go func() { done <- churner.Run(chctx) }()
-		wantEvents := s.Events() * s.Services.Count
-		events := func() string {
-			return fmt.Sprintf("events %d/%d, %s", len(churner.Records().ScaleEvents), wantEvents, stat())
-		}
-		err = r.waitChan(ctx, done, events)
-		stopChurn()
-		if err != nil {
-			return nil, fmt.Errorf("churn: %w", err)
-		}
-		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
-		}
-
-		r.enter("settle")
-		// The last wave's hold usually covers convergence; settle waits
-		// for the stragglers, ending as soon as everything converged.
-		targets := lastTargets(churner.Records(), tg, s.Services.Endpoints)
-		wantHeld, wantReady := 0, 0
-		for _, n := range targets {
-			wantHeld += n * perSvc
-			wantReady += n
-		}
-		r.waitProgress(ctx, s.Settle, func() bool {
-			return cl.endpointsHeld() == wantHeld && obs.readyEndpoints(ctx) == float64(wantReady)
-		}, stat)
-	default:
-		r.enter("hold")
-		r.waitProgress(ctx, s.Churn.Duration, func() bool { return false }, stat)
-	}
-	if ctx.Err() != nil {
-		return nil, context.Cause(ctx)
-	}
-	loadEnd := time.Now()
-	r.hostLoadEnd, _ = procstat.ReadHostCPU()
-
-	r.enter("collect")
-	stopAllClients()
-	stats := meter.Stop()
-	obsStopped = true
-	obsRecords, err := obs.stop()
-	if err != nil {
-		return nil, err
-	}
-	stopSampler()
-	stopLoad()
-	sets := append(cl.records(), obsRecords, record.Set{Processes: []record.ProcessStat{stats}})
-	if churner != nil {
-		sets = append(sets, churner.Records())
-	}
-	records := record.Merge(sets...)
-	var samples []dstmetrics.Sample
-	if sampler != nil {
-		samples = sampler.Samples()
-	}
-
-	return r.finish(env, records, samples, loadStart, loadEnd)
-}
-
-// finish is everything after the records are collected, shared by the
-// local and the in-cluster paths: build and judge the report, write it
+// finish is everything after the records are collected: build and judge the report, write it
 // (and the raw records when asked).
-func (r *run) finish(env report.Environment, records record.Set, samples []dstmetrics.Sample, loadStart, loadEnd time.Time) (*Result, error) {
+func (r *run) finish(env report.Environment, records record.Set, samples []dstmetrics.Sample, loadStart, loadEnd time.Time, fault *report.Fault) (*Result, error) {
 	cfg := r.cfg
 	r.enter("report")
 	rep := report.Build(report.Input{
 		Scenario: cfg.Scenario, Overrides: cfg.Overrides, Tool: cfg.Tool, Environment: env,
 		Started: r.started, Ended: time.Now(), LoadStart: loadStart, LoadEnd: loadEnd, Phases: r.endPhases(),
 		Records: records, MetricsURL: cfg.MetricsURL, MetricsInterval: cfg.MetricsInterval, Destination: samples,
-		HostCPUBusy: r.hostBusy(),
+		HostCPUBusy: r.hostBusy(), Fault: fault,
 	})
 	files, err := report.Write(cfg.OutDir, rep, cfg.PlotFormat)
 	if err != nil {

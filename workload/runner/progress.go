@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -45,16 +46,24 @@ func (r *run) status(ctx context.Context, cl *clients, obs *observerProc, sample
 		}
 		r.selfCPULast, r.selfLast = cpu, now
 	}
-	if sampler != nil {
-		// A controller that stopped answering is said so, not shown
-		// with its last figures.
-		if failing, since, _ := sampler.Health(); failing {
-			s += fmt.Sprintf(", destination metrics unreachable since %s ago", time.Since(since).Round(time.Second))
-		} else if l, ok := sampler.Latest(); ok {
-			s += fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)
-		}
+	return s + destinationStatus(sampler)
+}
+
+// destinationStatus is the progress line's end, on every backend: the
+// destination's latest figures, or since when its metrics stopped
+// answering (a dead controller is said so, not shown with its last
+// figures). "" when it is not sampled.
+func destinationStatus(sampler *dstmetrics.Sampler) string {
+	if sampler == nil {
+		return ""
 	}
-	return s
+	if failing, since, _ := sampler.Health(); failing {
+		return fmt.Sprintf(", destination metrics unreachable since %s ago", time.Since(since).Round(time.Second))
+	}
+	if l, ok := sampler.Latest(); ok {
+		return fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)
+	}
+	return ""
 }
 
 // waitProgress waits for cond (true) or timeout (false), printing status
@@ -74,6 +83,9 @@ func (r *run) waitProgress(ctx context.Context, timeout time.Duration, cond func
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), errFault) {
+				r.progressf("%s", status()) // what the fault left
+			}
 			return false
 		case <-time.After(200 * time.Millisecond):
 		}

@@ -6,8 +6,9 @@
 // On the local provider (Run) everything runs inside this process (one
 // host clock); the chart's static part provides the target Services and
 // Deployments. On k3d and kubeconfig (RunInCluster) churn and the clients
-// are the chart's pods, read through the API server's pods proxy. Both
-// paths share everything after the records are collected (finish).
+// are the chart's pods, read through the API server's pods proxy. Both are
+// backends of one orchestrator (orchestrate.go): the same phases, checks,
+// fault handling (faults.go) and report.
 package runner
 
 import (
@@ -71,6 +72,12 @@ type Config struct {
 	Tool        report.Tool
 	Environment report.Environment
 
+	// Components, when set, lists the environment's parts that are not
+	// running now (cmd: supervised processes that exited; the destination
+	// controller as DestinationComponent). The run calls it every second
+	// and stops the load on the first one down, so it must be cheap.
+	Components func() []ComponentDown
+
 	Log *slog.Logger
 	// Progress receives one line per phase change and a status line every
 	// ProgressEvery while the load runs.
@@ -82,6 +89,9 @@ type Config struct {
 type Result struct {
 	Report *report.Report
 	Files  report.Files
+	// Cleanup is the cleanup's failure after the report was written: said
+	// after the verdict, never instead of it.
+	Cleanup error
 }
 
 func (c *Config) defaults() error {
@@ -130,6 +140,8 @@ type run struct {
 	mu     sync.Mutex
 	phase  string
 	phases []report.Phase
+	// sampler samples the destination's /metrics (nil: not, or not yet).
+	sampler *dstmetrics.Sampler
 
 	// Host CPU: at the load's start and end (local provider: the cluster
 	// runs on this host), and at the last progress line.
@@ -139,6 +151,10 @@ type run struct {
 	selfCPULast          float64
 	selfLast             time.Time
 	warnedClusterLimited bool
+	// loadStart is when churn (or the hold) began; fault stopped the run
+	// early (set once the load ended).
+	loadStart time.Time
+	fault     *report.Fault
 }
 
 func (r *run) enter(name string) {

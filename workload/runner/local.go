@@ -1,0 +1,204 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/dstload/dstload/workload/admin"
+	"github.com/dstload/dstload/workload/churn"
+	"github.com/dstload/dstload/workload/dstmetrics"
+	"github.com/dstload/dstload/workload/eventfeed"
+	"github.com/dstload/dstload/workload/procstat"
+	"github.com/dstload/dstload/workload/record"
+	"github.com/dstload/dstload/workload/scenario"
+)
+
+// Run runs one scenario on the local provider: churn and the clients run
+// inside this process, the observer as a process of its own, all on one
+// host clock; the chart's static part provides the targets. See
+// orchestrate for what an error means.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	r, _, env, err := start(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := cfg.Scenario
+	tg := &Targets{Kubeconfig: cfg.Kubeconfig, Context: cfg.Context, Namespace: cfg.Namespace, Release: cfg.Release,
+		Count: s.Services.Count, Replicas: s.Services.Endpoints, Log: cfg.Log}
+	return orchestrate(ctx, r, env, &localBackend{r: r, tg: tg})
+}
+
+// localBackend is the in-process workload.
+type localBackend struct {
+	r  *run
+	tg *Targets
+
+	sampler     *dstmetrics.Sampler
+	stopSampler func()
+	meter       *procstat.Meter
+	feed        *eventfeed.Feed
+	obs         *observerProc
+	obsStopped  bool
+	cl          *clients
+	stopClients func()
+
+	churner   *churn.Churner
+	churnDone chan error
+	stopChurn context.CancelFunc
+}
+
+func (b *localBackend) deploy(ctx context.Context) (func(context.Context) error, error) {
+	b.r.progressf("%d target services x %d endpoints in namespace %s", b.tg.Count, b.tg.Replicas, b.tg.Namespace)
+	return b.r.deployTargets(ctx, b.tg, "targets")
+}
+
+func (b *localBackend) connect(ctx context.Context) error {
+	cfg := b.r.cfg
+	b.sampler, b.stopSampler = startSampler(ctx, cfg)
+	b.r.setSampler(b.sampler)
+	if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+		return fmt.Errorf("output directory: %w", err)
+	}
+	// This process holds the clients and churn; its CPU and scheduling
+	// delay go into the report's instrument section.
+	b.meter = procstat.Start(ctx, "clients")
+
+	b.r.enter("observe")
+	// Churn's events reach the observer process through a feed, as the
+	// clients' do in a cluster.
+	b.feed = eventfeed.New()
+	feedAddr, _, err := admin.Serve(ctx, cfg.Log, "127.0.0.1:0", http.Handler(b.feed))
+	if err != nil {
+		return fmt.Errorf("event feed: %w", err)
+	}
+	if b.obs, err = startObserver(ctx, cfg, b.tg, "http://"+feedAddr.String(), cfg.OutDir); err != nil {
+		return err
+	}
+
+	b.r.enter("connect")
+	if b.cl, err = newClients(cfg, b.tg); err != nil {
+		return err
+	}
+	cctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, c := range b.cl.list {
+		wg.Go(func() {
+			if err := c.Run(cctx); err != nil {
+				cfg.Log.Error("client stopped", "err", err)
+			}
+		})
+	}
+	b.stopClients = sync.OnceFunc(func() { stop(); wg.Wait() })
+	return nil
+}
+
+func (b *localBackend) startChurn(ctx context.Context) error {
+	r := b.r
+	r.hostLoadStart, r.hostOK = procstat.ReadHostCPU()
+	r.hostLast = r.hostLoadStart
+	r.selfCPULast, r.selfLast = procstat.CPUSeconds(), time.Now()
+	c := r.cfg.Scenario.Churn
+	if c.Pattern != scenario.PatternOscillate {
+		return nil // stable: the targets already hold their size
+	}
+	var err error
+	b.churner, err = churn.New(ctx, r.cfg.Log.With("component", "churn"), prometheus.NewRegistry(), r.cs, churn.Options{
+		Namespace: b.tg.Namespace, Selector: b.tg.Selector(),
+		Pattern: churn.Pattern{Kind: churn.Oscillate, Min: c.Min, Max: c.Max, HoldMax: c.HoldMax, HoldMin: c.HoldMin, Jitter: c.Jitter, Cycles: c.Cycles},
+	}, b.feed.Append, b.cl.onEvent)
+	if err != nil {
+		return fmt.Errorf("churn: %w", err)
+	}
+	// churn.duration caps the churn phase; 0 lets the cycles decide.
+	limit := c.Duration
+	if limit == 0 {
+		limit = 365 * 24 * time.Hour
+	}
+	chctx, stop := context.WithTimeout(ctx, limit)
+	b.stopChurn = stop
+	b.churnDone = make(chan error, 1)
+	go func() { b.churnDone <- b.churner.Run(chctx); close(b.churnDone) }()
+	return nil
+}
+
+func (b *localBackend) poll(ctx context.Context) progress {
+	p := progress{held: b.cl.endpointsHeld(), observed: int(b.obs.readyEndpoints(ctx)), errors: b.cl.errorCauses()}
+	if b.churner != nil {
+		rec := b.churner.Records()
+		p.events = len(rec.ScaleEvents) + len(rec.ScaleFailures)
+		select {
+		case <-b.churnDone:
+			p.churnDone = true
+		default:
+		}
+	}
+	return p
+}
+
+func (b *localBackend) status(ctx context.Context) string {
+	// Not cancelled with the load: the line after a fault still reads
+	// the observer.
+	return b.r.status(context.WithoutCancel(ctx), b.cl, b.obs, b.sampler)
+}
+
+func (b *localBackend) finalTargets(context.Context) (map[string]int, error) {
+	b.stopChurn()
+	return lastTargets(b.churner.Records(), b.tg, b.r.cfg.Scenario.Services.Endpoints), nil
+}
+
+func (b *localBackend) collect(context.Context) (record.Set, []dstmetrics.Sample, error) {
+	r := b.r
+	r.hostLoadEnd, _ = procstat.ReadHostCPU()
+	var sets []record.Set
+	if b.cl != nil {
+		b.stopClients()
+		sets = append(sets, b.cl.records()...)
+	}
+	var errs error
+	if b.obs != nil {
+		b.obsStopped = true
+		obsRecords, err := b.obs.stop()
+		if err != nil {
+			errs = err
+		}
+		sets = append(sets, obsRecords)
+	}
+	if b.meter != nil {
+		sets = append(sets, record.Set{Processes: []record.ProcessStat{b.meter.Stop()}})
+	}
+	if b.churner != nil {
+		b.stopChurn()
+		<-b.churnDone
+		sets = append(sets, b.churner.Records())
+	}
+	var samples []dstmetrics.Sample
+	if b.sampler != nil {
+		b.stopSampler()
+		samples = b.sampler.Samples()
+	}
+	return record.Merge(sets...), samples, errs
+}
+
+func (b *localBackend) close() {
+	if b.stopChurn != nil {
+		b.stopChurn()
+	}
+	if b.stopClients != nil {
+		b.stopClients()
+	}
+	if b.obs != nil && !b.obsStopped {
+		b.obs.kill()
+	}
+	if b.stopSampler != nil {
+		b.stopSampler()
+	}
+}
