@@ -81,7 +81,7 @@ func (e *faultEnv) up(a ...string) {
 		e.t.Logf("up:\n%s", stderr)
 	}
 	code, stdout, stderr = e.cli("status", "-o", "json")
-	var rep provision.Report
+	var rep provision.StatusReport
 	if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || !rep.Healthy {
 		e.t.Fatalf("status after up: exit %d (%v)\n%s\n%s", code, err, stdout, stderr)
 	}

@@ -13,7 +13,7 @@
 //		// Pods land on the fake nodes with:
 //		//   nodeSelector: {type: kwok}
 //		//   tolerations: [{key: kwok.x-k8s.io/node, operator: Exists, effect: NoSchedule}]
-//		// (localtest.FakeNodeSelector / localtest.FakeNodeTolerations).
+//		// (fakenode.Selector / fakenode.Toleration).
 //	}
 //
 // Each call gets its own state in t.TempDir() and its own ports on
