@@ -57,6 +57,10 @@ func Build(in Input) *Report {
 	r.E2ELatencyCDF = cdf(e2e, 200)
 
 	r.Totals = totals(in.Records, a, s.Clients.Streams)
+	r.EndpointDiagnoses = diagnoses(in)
+	r.ControllerLog = controllerLog(in)
+	r.Totals.StaleEndpoints, r.Totals.StaleEndpointsWorstSeconds = worst(r.EndpointDiagnoses, record.KindStale)
+	r.Totals.MissingEndpoints, r.Totals.MissingWorstSeconds = worst(r.EndpointDiagnoses, record.KindMissing)
 	r.Destination = destination(in)
 	r.Endpoints = endpointSeries(in.Records, s, 2000)
 	r.Instrument = instrument(upd, in.Records.Processes, r.Destination.CPUSeconds)

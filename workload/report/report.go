@@ -46,10 +46,16 @@ type Report struct {
 	UpdateLatencyCDF []CDFPoint `json:"updateLatencyCDF"`
 	E2ELatencyCDF    []CDFPoint `json:"e2eLatencyCDF"`
 
-	Events      []Event         `json:"events"`
-	Totals      Totals          `json:"totals"`
-	Destination Destination     `json:"destination"`
-	Endpoints   []EndpointPoint `json:"endpoints"`
+	Events []Event `json:"events"`
+	// EndpointDiagnoses name the stale and missing endpoints found at the
+	// events' deadlines (record.Diagnose); ControllerLog is the
+	// destination controller's own errors and warnings (absent when dstload
+	// did not supervise it).
+	EndpointDiagnoses []Diagnosis     `json:"endpointDiagnoses"`
+	ControllerLog     *ControllerLog  `json:"controllerLog,omitempty"`
+	Totals            Totals          `json:"totals"`
+	Destination       Destination     `json:"destination"`
+	Endpoints         []EndpointPoint `json:"endpoints"`
 	// Instrument is how far dstload's own measurement can be trusted.
 	Instrument Instrument        `json:"instrument"`
 	Criteria   []CriterionResult `json:"criteria"`

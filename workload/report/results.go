@@ -3,6 +3,7 @@ package report
 import (
 	"time"
 
+	"github.com/dstload/dstload/workload/ctrllog"
 	"github.com/dstload/dstload/workload/dstmetrics"
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/scenario"
@@ -82,6 +83,12 @@ type Totals struct {
 	StreamErrors int            `json:"streamErrors"`
 	StreamResets int            `json:"streamResets"`
 	StreamEnds   map[string]int `json:"streamEnds"`
+	// StaleEndpoints and MissingEndpoints count the endpointDiagnoses of
+	// each kind; the *WorstSeconds are their longest wrong times.
+	StaleEndpoints             int     `json:"staleEndpoints"`
+	StaleEndpointsWorstSeconds float64 `json:"staleEndpointsWorstSeconds"`
+	MissingEndpoints           int     `json:"missingEndpoints"`
+	MissingWorstSeconds        float64 `json:"missingEndpointsWorstSeconds"`
 }
 
 // Destination is the destination controller's resource series and its
@@ -103,6 +110,11 @@ type Destination struct {
 	Restarts             int     `json:"restarts"`
 	// LoadSamples is how many good samples fell in the load window.
 	LoadSamples int `json:"loadSamples"`
+	// MemoryGrowthPerHourBytes is the slope of a least-squares line through
+	// resident memory over the load window, per hour, from
+	// MemorySlopeSamples samples.
+	MemoryGrowthPerHourBytes float64 `json:"memoryGrowthPerHourBytes"`
+	MemorySlopeSamples       int     `json:"memorySlopeSamples"`
 }
 
 // EndpointPoint is the endpoints desired (sum of scale targets) and observed
@@ -147,4 +159,11 @@ type Input struct {
 	MetricsURL      string
 	MetricsInterval time.Duration
 	Destination     []dstmetrics.Sample
+	// ControllerLog holds the destination controller's error and warning
+	// lines of the run, read from ControllerLogSource ("" when dstload
+	// did not supervise it); ControllerLogError says why it could not be
+	// read.
+	ControllerLog       []ctrllog.Line
+	ControllerLogSource string
+	ControllerLogError  string
 }

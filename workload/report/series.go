@@ -5,6 +5,8 @@ import (
 	"sort"
 	"time"
 
+	"gonum.org/v1/gonum/stat"
+
 	"github.com/dstload/dstload/workload/dstmetrics"
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/scenario"
@@ -58,7 +60,26 @@ func destination(in Input) Destination {
 	if d.LoadSamples == 0 {
 		d.SubscribersLoadMin = 0
 	}
+	d.MemoryGrowthPerHourBytes, d.MemorySlopeSamples = MemorySlope(in.Destination, in.LoadStart, in.LoadEnd)
 	return d
+}
+
+// MemorySlope fits a least-squares line through the good samples' resident
+// memory inside [from, to] and returns its slope in bytes per hour, and
+// how many samples it used (fewer than 2: no slope).
+func MemorySlope(samples []dstmetrics.Sample, from, to time.Time) (perHour float64, n int) {
+	var xs, ys []float64
+	for _, s := range samples {
+		if s.OK() && inWindow(s.Time, from, to) {
+			xs = append(xs, s.Time.Sub(from).Hours())
+			ys = append(ys, s.ResidentMemoryBytes)
+		}
+	}
+	if len(xs) < 2 || xs[len(xs)-1] == xs[0] {
+		return 0, len(xs)
+	}
+	_, beta := stat.LinearRegression(xs, ys, nil, false)
+	return beta, len(xs)
 }
 
 func inWindow(t, from, to time.Time) bool {
