@@ -55,6 +55,9 @@ type Config struct {
 	DestinationAddr string
 	MetricsURL      string
 	MetricsInterval time.Duration
+	// DestinationLog is the supervised controller's log file ("" = not
+	// supervised): its errors and warnings go into the report.
+	DestinationLog string
 
 	// ReadyTimeout bounds the wait for targets and for the streams' first
 	// convergence.
