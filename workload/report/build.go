@@ -59,6 +59,7 @@ func Build(in Input) *Report {
 	r.Totals = totals(in.Records, a, s.Clients.Streams)
 	r.EndpointDiagnoses = diagnoses(in)
 	r.ControllerLog = controllerLog(in)
+	r.Timeline = timeline(in, r.EndpointDiagnoses)
 	r.Totals.StaleEndpoints, r.Totals.StaleEndpointsWorstSeconds = worst(r.EndpointDiagnoses, record.KindStale)
 	r.Totals.MissingEndpoints, r.Totals.MissingWorstSeconds = worst(r.EndpointDiagnoses, record.KindMissing)
 	r.Destination = destination(in)

@@ -51,11 +51,11 @@ func ReadFile(path string) (*Report, error) {
 
 // Files are the paths Write produced.
 type Files struct {
-	JSON, Markdown string
-	Plots          []string
+	JSON, Markdown, HTML string
+	Plots                []string
 }
 
-// Write puts report.json, report.md and the plots into dir (created 0755).
+// Write puts report.json, report.md, the plots and report.html into dir (created 0755).
 // format is the plot format: "svg" or "png".
 func Write(dir string, r *Report, format string) (Files, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -75,6 +75,14 @@ func Write(dir string, r *Report, format string) (Files, error) {
 		rel[i] = filepath.Base(p)
 	}
 	if err := writeFile(f.Markdown, func(w io.Writer) error { return WriteMarkdown(w, r, rel) }); err != nil {
+		return f, err
+	}
+	embedded, err := EmbedPlots(plots)
+	if err != nil {
+		return f, err
+	}
+	f.HTML = filepath.Join(dir, HTMLFile)
+	if err := writeFile(f.HTML, func(w io.Writer) error { return WriteHTML(w, r, embedded) }); err != nil {
 		return f, err
 	}
 	return f, nil

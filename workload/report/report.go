@@ -51,11 +51,13 @@ type Report struct {
 	// events' deadlines (record.Diagnose); ControllerLog is the
 	// destination controller's own errors and warnings (absent when dstload
 	// did not supervise it).
-	EndpointDiagnoses []Diagnosis     `json:"endpointDiagnoses"`
-	ControllerLog     *ControllerLog  `json:"controllerLog,omitempty"`
-	Totals            Totals          `json:"totals"`
-	Destination       Destination     `json:"destination"`
-	Endpoints         []EndpointPoint `json:"endpoints"`
+	EndpointDiagnoses []Diagnosis    `json:"endpointDiagnoses"`
+	ControllerLog     *ControllerLog `json:"controllerLog,omitempty"`
+	// Timeline is stream ends and wrong endpoints per interval of the run.
+	Timeline    Timeline        `json:"timeline"`
+	Totals      Totals          `json:"totals"`
+	Destination Destination     `json:"destination"`
+	Endpoints   []EndpointPoint `json:"endpoints"`
 	// Instrument is how far dstload's own measurement can be trusted.
 	Instrument Instrument        `json:"instrument"`
 	Criteria   []CriterionResult `json:"criteria"`
