@@ -202,6 +202,13 @@ func TestRunEndToEnd(t *testing.T) {
 				t.Errorf("summary lacks %q:\n%s", want, stdout)
 			}
 		}
+		// The progress lines name it while the run goes on.
+		if want := "stale endpoint " + w.Addr.String() + " of " + w.Service + ": held by "; !strings.Contains(stderr, want) {
+			t.Errorf("progress lacks %q:\n%s", want, stderr)
+		}
+		if !strings.Contains(stderr, "+0 stream errors, +0 reconnects since the last line") {
+			t.Errorf("progress lacks the errors and reconnects per line:\n%s", stderr)
+		}
 	})
 
 	t.Run("churn faster than the cluster", func(t *testing.T) {

@@ -485,6 +485,52 @@ func (c *Client) OnEvent(e record.ScaleEvent) {
 	}
 }
 
+// MissedSince returns the missed events recorded after the first from
+// (a cursor, 0 at first) with the sets their streams held, and the next
+// cursor: the progress lines' stale and missing endpoints.
+func (c *Client) MissedSince(from int) ([]record.StreamConvergence, int) {
+	c.recMu.Lock()
+	defer c.recMu.Unlock()
+	var out []record.StreamConvergence
+	for _, v := range c.convs[min(from, len(c.convs)):] {
+		if !v.missed {
+			continue
+		}
+		sc := record.StreamConvergence{Client: c.o.Name, Stream: v.stream, Service: c.keys[c.streams[v.stream].svc],
+			Seq: v.seq, Target: int(v.target), Missed: true, Deadline: unixTime(v.deadline)}
+		for _, ap := range v.held {
+			sc.Held = append(sc.Held, ap.String())
+		}
+		out = append(out, sc)
+	}
+	return out, len(c.convs)
+}
+
+// Lagging returns, for each stream still waiting for an event written
+// before the given time, the set it holds now (as a missed record would
+// carry it, Deadline = now), so that progress can name what it lacks or
+// keeps before the event's deadline comes.
+func (c *Client) Lagging(writtenBefore time.Time) []record.StreamConvergence {
+	var out []record.StreamConvergence
+	now := time.Now()
+	for _, st := range c.streams {
+		st.mu.Lock()
+		if p := st.pend; p.active && p.written < writtenBefore.UnixNano() {
+			sc := record.StreamConvergence{Client: c.o.Name, Stream: st.id, Service: c.keys[st.svc], Seq: p.seq,
+				Target: int(p.target), Missed: true, Deadline: now}
+			for k := range st.eps4 {
+				sc.Held = append(sc.Held, unkey4(k).String())
+			}
+			for ap := range st.eps6 {
+				sc.Held = append(sc.Held, ap.String())
+			}
+			out = append(out, sc)
+		}
+		st.mu.Unlock()
+	}
+	return out
+}
+
 // Records returns a snapshot of the client's records.
 func (c *Client) Records() record.Set {
 	var s record.Set

@@ -133,6 +133,8 @@ type run struct {
 	mu     sync.Mutex
 	phase  string
 	phases []report.Phase
+	// live is the progress lines' memory (live.go).
+	live live
 
 	// Host CPU: at the load's start and end (local provider: the cluster
 	// runs on this host), and at the last progress line.
