@@ -175,6 +175,8 @@ func TestRunEndToEnd(t *testing.T) {
 		// The server keeps the first endpoint that leaves the slices, as
 		// a controller with a stale endpoint does: the report must name it.
 		withheld := d.srv.WithholdRemove(0)
+		// The server is shared with the next runs.
+		defer d.srv.ReleaseWithheld()
 		code, stdout, stderr, r := runScenario(t, "small-oscillation", filepath.Join(out, "stale"), oscillate...)
 		var w dsttest.Withheld
 		select {

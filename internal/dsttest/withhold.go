@@ -52,15 +52,40 @@ func (s *Server) withholdLocked(sv *service, port uint32, next map[netip.AddrPor
 		time.AfterFunc(w.hold, func() {
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			delete(sv.kept[port], e)
-			rest := make([]netip.AddrPort, 0, len(sv.eps[port]))
-			for a := range sv.eps[port] {
-				if a != e {
-					rest = append(rest, a)
-				}
-			}
-			s.setLocked(sv, port, rest)
+			s.releaseLocked(sv, port, e)
 		})
 	}
 	return removed[1:]
+}
+
+// ReleaseWithheld sends the Removes still withheld (and cancels a
+// WithholdRemove that has not taken one yet), so that a server shared by
+// tests serves the slices again.
+func (s *Server) ReleaseWithheld() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.withhold = nil
+	for _, sv := range s.svcs {
+		for port, kept := range sv.kept {
+			for e := range kept {
+				s.releaseLocked(sv, port, e)
+			}
+		}
+	}
+}
+
+// releaseLocked stops keeping e: it leaves the port's endpoints, and the
+// streams get its Remove.
+func (s *Server) releaseLocked(sv *service, port uint32, e netip.AddrPort) {
+	if _, ok := sv.kept[port][e]; !ok {
+		return
+	}
+	delete(sv.kept[port], e)
+	rest := make([]netip.AddrPort, 0, len(sv.eps[port]))
+	for a := range sv.eps[port] {
+		if a != e {
+			rest = append(rest, a)
+		}
+	}
+	s.setLocked(sv, port, rest)
 }

@@ -65,4 +65,16 @@ func TestWithholdRemove(t *testing.T) {
 	if got := s.Endpoints("ns/a", 80); len(got) != 1 {
 		t.Errorf("endpoints after the hold %v", got)
 	}
+
+	// Kept for good until released.
+	withheld = s.WithholdRemove(0)
+	s.SetEndpoints("ns/a", 80, nil)
+	<-withheld
+	if got := s.Endpoints("ns/a", 80); len(got) != 1 {
+		t.Fatalf("endpoints while withheld %v, want the kept one", got)
+	}
+	s.ReleaseWithheld()
+	if got := s.Endpoints("ns/a", 80); len(got) != 0 {
+		t.Errorf("endpoints after ReleaseWithheld %v, want none", got)
+	}
 }
