@@ -103,8 +103,15 @@ func runObserve(ctx context.Context, a *app, kf kubeFlags, namespace string, ser
 	missed := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, obs.KubeMissed())
 	})
+	// /ready-set?service=ns/name lists one service's ready endpoints, for
+	// the progress lines that name stale and missing endpoints.
+	readySet := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, a := range obs.ReadySet(r.URL.Query().Get("service")) {
+			fmt.Fprintln(w, a)
+		}
+	})
 	addr, _, err := admin.Serve(actx, a.log, adminAddr, admin.Handlers{Registry: reg, Ready: obs.Ready, Records: records,
-		Extra: map[string]http.Handler{"GET /ready-endpoints": count, "GET /kube-missed": missed}}.Mux())
+		Extra: map[string]http.Handler{"GET /ready-endpoints": count, "GET /kube-missed": missed, "GET /ready-set": readySet}}.Mux())
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/local"
 	"github.com/dstload/dstload/version"
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/report"
@@ -138,6 +139,11 @@ machines and CI, e.g.:
 				if rcfg.DestinationAddr == "" {
 					rcfg.DestinationAddr = cl.DestinationAddr
 					rcfg.Environment.DestinationBin, rcfg.Environment.DestinationArgs = cl.DestinationBin, cl.DestinationArgs
+					// dstload supervises this controller: its own log
+					// explains what the report measured.
+					if p := st.Process("", local.Destination); p != nil {
+						rcfg.DestinationLog = p.Log
+					}
 				}
 				if rcfg.DestinationAddr == "" {
 					return fmt.Errorf("environment %q has no destination controller: start one with 'dstload up --destination-bin PATH' or '--destination-addr HOST:PORT', or pass --destination-addr to run", a.envName)

@@ -157,6 +157,48 @@ func TestRunEndToEnd(t *testing.T) {
 		}
 	})
 
+	t.Run("small-oscillation stale endpoint", func(t *testing.T) {
+		// The server keeps the first endpoint that leaves the slices, as
+		// a controller with a stale endpoint does: the report must name it.
+		withheld := d.srv.WithholdRemove(0)
+		// The server is shared with the next runs.
+		defer d.srv.ReleaseWithheld()
+		code, stdout, stderr, r := runScenario(t, "small-oscillation", filepath.Join(out, "stale"), oscillate...)
+		var w dsttest.Withheld
+		select {
+		case w = <-withheld:
+		default:
+			t.Fatalf("no Remove was withheld\nstdout:\n%s\nstderr:\n%s", stdout, stderr)
+		}
+		if code != exitCriteria {
+			t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, exitCriteria, stdout, stderr)
+		}
+		if len(r.EndpointDiagnoses) != 1 {
+			t.Fatalf("diagnoses %+v, want the one withheld (%s)", r.EndpointDiagnoses, w.Addr)
+		}
+		g := r.EndpointDiagnoses[0]
+		// Stale from when the observer saw it go to the end of the run,
+		// on every stream of the service.
+		if g.Kind != record.KindStale || g.Addr != w.Addr.String() || g.Service != w.Service || g.Streams != g.ServiceStreams ||
+			g.Recovered != 0 || g.Since.Sub(w.At).Abs() > 2*time.Second || g.WrongForSeconds < record.DiagnosisGrace.Seconds() ||
+			g.WrongForSeconds > r.Run.LoadEnd.Sub(w.At).Seconds()+2 {
+			t.Errorf("diagnosis %+v, withheld %+v, load end %s", g, w, r.Run.LoadEnd)
+		}
+		for _, want := range []string{"FAIL  stale <= 0", "measured 1 (worst ", "stale " + w.Addr.String() + " of " + w.Service + ": held by ",
+			"not recovered by the end", "report.html"} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("summary lacks %q:\n%s", want, stdout)
+			}
+		}
+		// The progress lines name it while the run goes on.
+		if want := "stale endpoint " + w.Addr.String() + " of " + w.Service + ": held by "; !strings.Contains(stderr, want) {
+			t.Errorf("progress lacks %q:\n%s", want, stderr)
+		}
+		if !strings.Contains(stderr, "+0 stream errors, +0 reconnects since the last line") {
+			t.Errorf("progress lacks the errors and reconnects per line:\n%s", stderr)
+		}
+	})
+
 	t.Run("churn faster than the cluster", func(t *testing.T) {
 		// 50 ms holds: no cluster brings 19 new pods to ready that fast
 		// (this one takes 300-400 ms), so each scale-up is superseded

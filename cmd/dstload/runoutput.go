@@ -43,6 +43,7 @@ type runResult struct {
 type runFiles struct {
 	JSON      string   `json:"json"`
 	Markdown  string   `json:"markdown"`
+	HTML      string   `json:"html"`
 	Plots     []string `json:"plots"`
 	JUnit     string   `json:"junit,omitempty"`
 	CISummary string   `json:"ciSummary,omitempty"`
@@ -69,7 +70,7 @@ func (o *runOutput) write(a *app, res *runner.Result) error {
 		}
 		return writeOutput(a.out, o.format, runResult{
 			Scenario: r.Scenario.Name, Shape: r.Scenario.Shape, Verdict: r.Verdict, Criteria: r.Criteria, Fault: r.Fault,
-			Files: runFiles{JSON: res.Files.JSON, Markdown: res.Files.Markdown, Plots: plots, JUnit: o.junit, CISummary: o.ciSummary},
+			Files: runFiles{JSON: res.Files.JSON, Markdown: res.Files.Markdown, HTML: res.Files.HTML, Plots: plots, JUnit: o.junit, CISummary: o.ciSummary},
 		})
 	}
 	fmt.Fprintln(a.out)
@@ -78,6 +79,7 @@ func (o *runOutput) write(a *app, res *runner.Result) error {
 	}
 	fmt.Fprintf(a.out, "  report: %s\n", res.Files.JSON)
 	fmt.Fprintf(a.out, "          %s\n", res.Files.Markdown)
+	fmt.Fprintf(a.out, "          %s\n", res.Files.HTML)
 	for _, p := range res.Files.Plots {
 		fmt.Fprintf(a.out, "          %s\n", p)
 	}

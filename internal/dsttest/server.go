@@ -60,6 +60,8 @@ type Server struct {
 
 	mu   sync.Mutex
 	svcs map[string]*service // "ns/name"
+	// withhold, when set, takes the next Remove (WithholdRemove).
+	withhold *withholdReq
 
 	streams  atomic.Int64
 	opened   atomic.Int64
@@ -68,7 +70,10 @@ type Server struct {
 }
 
 type service struct {
+	key    string
 	exists bool
+	// kept are endpoints whose Remove is withheld: served as if ready.
+	kept map[uint32]map[netip.AddrPort]struct{}
 	// eps holds the ready endpoints per service port.
 	eps  map[uint32]map[netip.AddrPort]struct{}
 	subs map[*sub]struct{}
@@ -163,7 +168,8 @@ func (s *Server) EndStreams(err error) int {
 func (s *Server) svc(key string) *service {
 	sv := s.svcs[key]
 	if sv == nil {
-		sv = &service{eps: map[uint32]map[netip.AddrPort]struct{}{}, subs: map[*sub]struct{}{}}
+		sv = &service{key: key, eps: map[uint32]map[netip.AddrPort]struct{}{}, subs: map[*sub]struct{}{},
+			kept: map[uint32]map[netip.AddrPort]struct{}{}}
 		s.svcs[key] = sv
 	}
 	return sv
@@ -181,11 +187,15 @@ func (s *Server) setLocked(sv *service, port uint32, eps []netip.AddrPort) {
 			added = append(added, e)
 		}
 	}
+	for e := range sv.kept[port] {
+		next[e] = struct{}{}
+	}
 	for e := range old {
 		if _, ok := next[e]; !ok {
 			removed = append(removed, e)
 		}
 	}
+	removed = s.withholdLocked(sv, port, next, removed)
 	sv.eps[port] = next
 	if len(added) == 0 && len(removed) == 0 {
 		return

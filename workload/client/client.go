@@ -50,10 +50,13 @@ type Client struct {
 
 // stream is one logical stream; kept small because there are thousands.
 type stream struct {
-	mu         sync.Mutex
-	id         uint32
-	svc        uint16
-	sampled    bool
+	mu      sync.Mutex
+	id      uint32
+	svc     uint16
+	sampled bool
+	// watched: the stream missed an event, and records receipts from then
+	// on so that a diagnosis can say when it recovered.
+	watched    bool
 	reconnects uint32
 	openedAt   int64 // Unix ns of the first Get; 0 before
 	closedAt   int64
@@ -88,6 +91,8 @@ type conv struct {
 	seq       uint64
 	first     int64
 	converged int64
+	deadline  int64            // missed only
+	held      []netip.AddrPort // missed only: the set at deadline
 	stream    uint32
 	target    int32
 	missed    bool
@@ -243,10 +248,12 @@ func (c *Client) runStream(ctx context.Context, dst pb.DestinationClient, st *st
 		}
 		lifetime := errors.Is(context.Cause(sctx), errLifetime)
 		cancel()
-		c.reset(st)
 		if ctx.Err() != nil {
+			// The client's own stop: the set stays as it was, so that an
+			// event still pending is recorded missed with what it held.
 			return
 		}
+		c.reset(st)
 		cause, msg := c.classify(err, lifetime)
 		c.recMu.Lock()
 		c.ends = append(c.ends, end{t: time.Now().UnixNano(), stream: st.id, cause: cause, msg: msg})
@@ -313,7 +320,8 @@ func (c *Client) apply(st *stream, u *update, now int64, snapshot bool) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	before := len(st.eps4) + len(st.eps6)
-	if st.sampled {
+	rec := st.sampled || st.watched
+	if rec {
 		c.recMu.Lock()
 		defer c.recMu.Unlock()
 	}
@@ -322,7 +330,7 @@ func (c *Client) apply(st *stream, u *update, now int64, snapshot bool) {
 		c.m.adds.Inc()
 		for _, ap := range u.addrs {
 			insert(st, ap)
-			if st.sampled {
+			if rec {
 				c.receipts = append(c.receipts, receipt{t: now, addr: ap, stream: st.id, add: true, snapshot: snapshot})
 			}
 		}
@@ -330,7 +338,7 @@ func (c *Client) apply(st *stream, u *update, now int64, snapshot bool) {
 		c.m.removes.Inc()
 		for _, ap := range u.addrs {
 			remove(st, ap)
-			if st.sampled {
+			if rec {
 				c.receipts = append(c.receipts, receipt{t: now, addr: ap, stream: st.id, snapshot: snapshot})
 			}
 		}
@@ -359,7 +367,7 @@ func (c *Client) apply(st *stream, u *update, now int64, snapshot bool) {
 		p.first = now
 	}
 	if size == int(p.target) {
-		c.convergeLocked(st, now, !st.sampled)
+		c.convergeLocked(st, now, !rec)
 	}
 }
 
@@ -381,10 +389,21 @@ func (c *Client) convergeLocked(st *stream, t int64, lockRec bool) {
 	p.active = false
 }
 
+// missLocked records the pending event as missed, with the set the stream
+// holds now, and makes the stream record its receipts from now on.
 func (c *Client) missLocked(st *stream) {
 	p := &st.pend
+	held := make([]netip.AddrPort, 0, len(st.eps4)+len(st.eps6))
+	for k := range st.eps4 {
+		held = append(held, unkey4(k))
+	}
+	for ap := range st.eps6 {
+		held = append(held, ap)
+	}
+	st.watched = true
 	c.recMu.Lock()
-	c.convs = append(c.convs, conv{seq: p.seq, first: p.first, stream: st.id, target: p.target, missed: true})
+	c.convs = append(c.convs, conv{seq: p.seq, first: p.first, stream: st.id, target: p.target, missed: true,
+		deadline: time.Now().UnixNano(), held: held})
 	c.recMu.Unlock()
 	c.m.missed.Inc()
 	p.active = false
@@ -431,6 +450,11 @@ func key4(ap netip.AddrPort) uint64 {
 	return uint64(b[0])<<40 | uint64(b[1])<<32 | uint64(b[2])<<24 | uint64(b[3])<<16 | uint64(ap.Port())
 }
 
+func unkey4(k uint64) netip.AddrPort {
+	a := netip.AddrFrom4([4]byte{byte(k >> 40), byte(k >> 32), byte(k >> 24), byte(k >> 16)})
+	return netip.AddrPortFrom(a, uint16(k))
+}
+
 // OnEvent attaches a scale event (from churn's feed) to every stream of its
 // service. An earlier event still unconverged is recorded as missed.
 func (c *Client) OnEvent(e record.ScaleEvent) {
@@ -461,6 +485,52 @@ func (c *Client) OnEvent(e record.ScaleEvent) {
 	}
 }
 
+// MissedSince returns the missed events recorded after the first from
+// (a cursor, 0 at first) with the sets their streams held, and the next
+// cursor: the progress lines' stale and missing endpoints.
+func (c *Client) MissedSince(from int) ([]record.StreamConvergence, int) {
+	c.recMu.Lock()
+	defer c.recMu.Unlock()
+	var out []record.StreamConvergence
+	for _, v := range c.convs[min(from, len(c.convs)):] {
+		if !v.missed {
+			continue
+		}
+		sc := record.StreamConvergence{Client: c.o.Name, Stream: v.stream, Service: c.keys[c.streams[v.stream].svc],
+			Seq: v.seq, Target: int(v.target), Missed: true, Deadline: unixTime(v.deadline)}
+		for _, ap := range v.held {
+			sc.Held = append(sc.Held, ap.String())
+		}
+		out = append(out, sc)
+	}
+	return out, len(c.convs)
+}
+
+// Lagging returns, for each stream still waiting for an event written
+// before the given time, the set it holds now (as a missed record would
+// carry it, Deadline = now), so that progress can name what it lacks or
+// keeps before the event's deadline comes.
+func (c *Client) Lagging(writtenBefore time.Time) []record.StreamConvergence {
+	var out []record.StreamConvergence
+	now := time.Now()
+	for _, st := range c.streams {
+		st.mu.Lock()
+		if p := st.pend; p.active && p.written < writtenBefore.UnixNano() {
+			sc := record.StreamConvergence{Client: c.o.Name, Stream: st.id, Service: c.keys[st.svc], Seq: p.seq,
+				Target: int(p.target), Missed: true, Deadline: now}
+			for k := range st.eps4 {
+				sc.Held = append(sc.Held, unkey4(k).String())
+			}
+			for ap := range st.eps6 {
+				sc.Held = append(sc.Held, ap.String())
+			}
+			out = append(out, sc)
+		}
+		st.mu.Unlock()
+	}
+	return out
+}
+
 // Records returns a snapshot of the client's records.
 func (c *Client) Records() record.Set {
 	var s record.Set
@@ -487,7 +557,11 @@ func (c *Client) Records() record.Set {
 	s.StreamConvergence = make([]record.StreamConvergence, len(c.convs))
 	for i, v := range c.convs {
 		s.StreamConvergence[i] = record.StreamConvergence{Client: name, Stream: v.stream, Service: c.keys[c.streams[v.stream].svc],
-			Seq: v.seq, Target: int(v.target), FirstChange: unixTime(v.first), Converged: unixTime(v.converged), Missed: v.missed}
+			Seq: v.seq, Target: int(v.target), FirstChange: unixTime(v.first), Converged: unixTime(v.converged), Missed: v.missed,
+			Deadline: unixTime(v.deadline)}
+		for _, ap := range v.held {
+			s.StreamConvergence[i].Held = append(s.StreamConvergence[i].Held, ap.String())
+		}
 	}
 	s.StreamEnds = make([]record.StreamEnd, len(c.ends))
 	for i, e := range c.ends {

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -115,6 +116,25 @@ func (o *Observer) ReadyEndpoints() int {
 		n += len(svc.ready)
 	}
 	return n
+}
+
+// ReadySet is the ready endpoints of one observed service
+// ("namespace/name"), sorted; nil for a service it does not observe.
+func (o *Observer) ReadySet(key string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, svc := range o.services {
+		if svc.key != key {
+			continue
+		}
+		out := make([]string, 0, len(svc.ready))
+		for a := range svc.ready {
+			out = append(out, a.String())
+		}
+		sort.Strings(out)
+		return out
+	}
+	return nil
 }
 
 // KubeMissed is the number of events whose target the cluster did not

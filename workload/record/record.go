@@ -97,6 +97,9 @@ type StreamInfo struct {
 }
 
 // Receipt is one address a sampled stream received in an Add or a Remove.
+// A stream that is not sampled records receipts too once it has missed an
+// event (StreamConvergence.Held); those are diagnoses' evidence, never
+// update latencies.
 type Receipt struct {
 	Client  string    `json:"client"`
 	Stream  uint32    `json:"stream"`
@@ -126,6 +129,14 @@ type StreamConvergence struct {
 	// Missed: the stream did not converge before the service's next event
 	// or the end of the run.
 	Missed bool `json:"missed,omitempty"`
+	// Deadline (missed only) is when the client gave up on the event: it
+	// learned the service's next event, or the run ended.
+	Deadline time.Time `json:"deadline,omitzero"`
+	// Held (missed only) is the stream's endpoint set at Deadline, so that
+	// Diagnose can name what it held or lacked. From then on the stream
+	// records receipts even when it is not sampled, so that Diagnose can
+	// tell when it recovered.
+	Held []string `json:"held,omitempty"`
 }
 
 // Stream end causes. A gRPC status other than OK is recorded by its code

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/scenario"
@@ -86,6 +87,19 @@ func measure(r *Report, metric string) (value float64, ok bool, reason string) {
 			return 0, false, fmt.Sprintf("%d destination metrics samples inside the load window, need 2", d.LoadSamples)
 		}
 		return (d.MemoryLoadEndBytes - d.MemoryLoadStartBytes) / d.MemoryLoadStartBytes, true, ""
+	case scenario.DestinationMemSlope:
+		if d.MemorySlopeSamples < 3 {
+			return 0, false, fmt.Sprintf("%d destination metrics samples inside the load window, need 3", d.MemorySlopeSamples)
+		}
+		if w := r.Run.LoadEnd.Sub(r.Run.LoadStart); w < MinSlopeWindow {
+			return d.MemoryGrowthPerHourBytes, false, fmt.Sprintf("the load was held %s, a trend per hour needs %s (longer --duration)",
+				w.Round(time.Second), MinSlopeWindow)
+		}
+		return d.MemoryGrowthPerHourBytes, true, ""
+	case scenario.StaleEndpoints:
+		return float64(r.Totals.StaleEndpoints), true, ""
+	case scenario.MissingEndpoints:
+		return float64(r.Totals.MissingEndpoints), true, ""
 	case scenario.DestinationRestarts:
 		if len(d.Samples) == d.ScrapeErrors {
 			return 0, false, "no destination metrics sample"
@@ -120,6 +134,9 @@ func judge(r *Report, s *scenario.Scenario) []CriterionResult {
 		} else {
 			res.MeasuredText = "no data"
 		}
+		if w := worstText(r, c.Metric); ok && v > 0 && w != "" {
+			res.MeasuredText += " (" + w + ")"
+		}
 		switch {
 		case !ok:
 			res.Verdict, res.Reason = Fail, reason
@@ -142,6 +159,25 @@ func judge(r *Report, s *scenario.Scenario) []CriterionResult {
 		out = append(out, res)
 	}
 	return out
+}
+
+// MinSlopeWindow is the shortest held load over which memory growth per
+// hour is judged: over minutes, garbage collection and the streams'
+// buffers move resident memory more than a leak would.
+const MinSlopeWindow = 10 * time.Minute
+
+// worstText adds the longest wrong time to the stale and missing counts.
+func worstText(r *Report, metric string) string {
+	var s float64
+	switch metric {
+	case scenario.StaleEndpoints:
+		s = r.Totals.StaleEndpointsWorstSeconds
+	case scenario.MissingEndpoints:
+		s = r.Totals.MissingWorstSeconds
+	default:
+		return ""
+	}
+	return "worst " + secs(s) + " wrong"
 }
 
 // within applies a criterion's bounds. Latency and memory maxima are strict

@@ -4,57 +4,111 @@ import (
 	"errors"
 	"fmt"
 	"image/color"
+	"io"
+	"os"
 	"path/filepath"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+	"gonum.org/v1/plot/vg/vgsvg"
 )
 
 // Plot file base names (the extension is the format).
 const (
 	PlotLatencyCDF = "latency-cdf"
 	PlotEndpoints  = "endpoints"
-	PlotMemory     = "destination-memory"
+	PlotTimeline   = "timeline"
 )
 
 var (
-	colorUpdate   = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
-	colorE2E      = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
-	colorDesired  = color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}
-	colorObserved = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
+	colorUpdate    = color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff}
+	colorE2E       = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
+	colorDesired   = color.RGBA{R: 0x7f, G: 0x7f, B: 0x7f, A: 0xff}
+	colorObserved  = color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff}
+	colorBad       = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
+	colorMissing   = color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff}
+	colorThreshold = color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff}
 )
 
-// WritePlots draws the latency CDF, endpoints desired vs observed over time
-// and the destination's memory over time into dir as format ("svg" or
-// "png"). A plot without data is skipped, not drawn empty.
+// figure is one image of one or more panels stacked over each other.
+type figure struct {
+	name   string
+	height vg.Length
+	draw   func(*Report) ([]*plot.Plot, error)
+}
+
+var figures = []figure{
+	{PlotLatencyCDF, 7 * vg.Inch, latencyPanels},
+	{PlotEndpoints, 4.5 * vg.Inch, func(r *Report) ([]*plot.Plot, error) {
+		p, err := endpointsPlot(r)
+		return []*plot.Plot{p}, err
+	}},
+	{PlotTimeline, 8 * vg.Inch, timelinePanels},
+}
+
+const figureWidth = 9 * vg.Inch
+
+// WritePlots draws the latency CDFs (log axis, quantiles and criteria
+// marked), endpoints desired vs observed, and the run's timeline (stream
+// ends, wrong endpoints, destination memory) into dir as format ("svg" or
+// "png"). A figure without data is skipped, not drawn empty.
 func WritePlots(dir string, r *Report, format string) ([]string, error) {
 	if format != "svg" && format != "png" {
 		return nil, fmt.Errorf("plot format %q: use svg or png", format)
 	}
 	var out []string
-	for _, pl := range []struct {
-		name string
-		draw func(*Report) (*plot.Plot, error)
-	}{
-		{PlotLatencyCDF, latencyCDFPlot},
-		{PlotEndpoints, endpointsPlot},
-		{PlotMemory, memoryPlot},
-	} {
-		p, err := pl.draw(r)
+	for _, f := range figures {
+		panels, err := f.draw(r)
 		if errors.Is(err, errNoData) {
 			continue
 		}
 		if err != nil {
-			return out, fmt.Errorf("plot %s: %w", pl.name, err)
+			return out, fmt.Errorf("plot %s: %w", f.name, err)
 		}
-		path := filepath.Join(dir, pl.name+"."+format)
-		if err := p.Save(8*vg.Inch, 4.5*vg.Inch, path); err != nil {
-			return out, fmt.Errorf("plot %s: %w", pl.name, err)
+		path := filepath.Join(dir, f.name+"."+format)
+		if err := saveFigure(path, format, panels, figureWidth, f.height); err != nil {
+			return out, fmt.Errorf("plot %s: %w", f.name, err)
 		}
 		out = append(out, path)
 	}
 	return out, nil
+}
+
+// saveFigure stacks panels (sharing the width, aligned) into one image.
+func saveFigure(path, format string, panels []*plot.Plot, w, h vg.Length) error {
+	var c vg.CanvasWriterTo
+	switch format {
+	case "svg":
+		c = vgsvg.New(w, h)
+	default:
+		c = vgimg.PngCanvas{Canvas: vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(110))}
+	}
+	dc := draw.New(c)
+	rows := make([][]*plot.Plot, len(panels))
+	for i, p := range panels {
+		rows[i] = []*plot.Plot{p}
+	}
+	tiles := draw.Tiles{Rows: len(panels), Cols: 1, PadX: vg.Millimeter, PadY: 3 * vg.Millimeter,
+		PadTop: 2 * vg.Millimeter, PadBottom: 2 * vg.Millimeter, PadLeft: 2 * vg.Millimeter, PadRight: 4 * vg.Millimeter}
+	for i, cs := range plot.Align(rows, tiles, dc) {
+		panels[i].Draw(cs[0])
+	}
+	return writeTo(path, c)
+}
+
+func writeTo(path string, c io.WriterTo) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := c.WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func line(xys plotter.XYs, c color.Color) (*plotter.Line, error) {
@@ -67,42 +121,15 @@ func line(xys plotter.XYs, c color.Color) (*plotter.Line, error) {
 	return l, nil
 }
 
-func latencyCDFPlot(r *Report) (*plot.Plot, error) {
-	if len(r.UpdateLatencyCDF) == 0 && len(r.E2ELatencyCDF) == 0 {
-		return nil, errNoData
+// vline is a dashed vertical line from y0 to y1.
+func vline(x, y0, y1 float64, c color.Color) (*plotter.Line, error) {
+	l, err := line(plotter.XYs{{X: x, Y: y0}, {X: x, Y: y1}}, c)
+	if err != nil {
+		return nil, err
 	}
-	p := plot.New()
-	p.Title.Text = r.Scenario.Name + ": latency CDF"
-	p.X.Label.Text = "latency (ms)"
-	p.Y.Label.Text = "fraction of samples"
-	p.Y.Min, p.Y.Max = 0, 1
-	p.Add(plotter.NewGrid())
-	p.Legend.Top = false
-	p.Legend.Left = false
-	for _, s := range []struct {
-		name string
-		pts  []CDFPoint
-		c    color.Color
-	}{
-		{fmt.Sprintf("update latency (n=%d)", r.UpdateLatency.Count), r.UpdateLatencyCDF, colorUpdate},
-		{fmt.Sprintf("e2e latency (n=%d)", r.E2ELatency.Count), r.E2ELatencyCDF, colorE2E},
-	} {
-		if len(s.pts) == 0 {
-			continue
-		}
-		xys := make(plotter.XYs, 0, len(s.pts)+1)
-		xys = append(xys, plotter.XY{X: s.pts[0].Seconds * 1000, Y: 0})
-		for _, pt := range s.pts {
-			xys = append(xys, plotter.XY{X: pt.Seconds * 1000, Y: pt.Fraction})
-		}
-		l, err := line(xys, s.c)
-		if err != nil {
-			return nil, err
-		}
-		p.Add(l)
-		p.Legend.Add(s.name, l)
-	}
-	return p, nil
+	l.Width = vg.Points(1)
+	l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+	return l, nil
 }
 
 func endpointsPlot(r *Report) (*plot.Plot, error) {
@@ -156,38 +183,5 @@ func endpointsPlot(r *Report) (*plot.Plot, error) {
 	p.Legend.Add("observed ready (EndpointSlices)", lo)
 	// Headroom so the legend does not cover the lines at their maximum.
 	p.Y.Min, p.Y.Max = 0, float64(top)*1.25+1
-	return p, nil
-}
-
-func memoryPlot(r *Report) (*plot.Plot, error) {
-	var xys plotter.XYs
-	start := r.Run.Started
-	top := 0.0
-	for _, s := range r.Destination.Samples {
-		if s.OK() {
-			y := s.ResidentMemoryBytes / (1 << 20)
-			xys = append(xys, plotter.XY{X: s.Time.Sub(start).Seconds(), Y: y})
-			top = max(top, y)
-		}
-	}
-	if len(xys) == 0 {
-		return nil, errNoData
-	}
-	p := plot.New()
-	p.Title.Text = r.Scenario.Name + ": destination controller resident memory"
-	p.X.Label.Text = "time since run start (s)"
-	p.Y.Label.Text = "RSS (MiB)"
-	p.Add(plotter.NewGrid())
-	l, err := line(xys, colorUpdate)
-	if err != nil {
-		return nil, err
-	}
-	p.Add(l)
-	if sc, err := plotter.NewScatter(xys); err == nil && len(xys) < 200 {
-		sc.GlyphStyle.Color = colorUpdate
-		sc.GlyphStyle.Radius = vg.Points(1.5)
-		p.Add(sc)
-	}
-	p.Y.Min, p.Y.Max = 0, top*1.1+1
 	return p, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,6 +104,31 @@ func (p *observerProc) readyEndpoints(ctx context.Context) float64 {
 // the next one (-1 when it cannot be read).
 func (p *observerProc) kubeMissed(ctx context.Context) int {
 	return int(p.count(ctx, "/kube-missed"))
+}
+
+// readySet is one service's ready endpoints as the observer sees them now.
+func (p *observerProc) readySet(ctx context.Context, service string) (map[string]bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.admin+"/ready-set?service="+url.QueryEscape(service), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("observer /ready-set: %s", resp.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]bool{}
+	for _, a := range strings.Fields(string(b)) {
+		out[a] = true
+	}
+	return out, nil
 }
 
 // count reads one number from the observer's admin port.

@@ -293,12 +293,14 @@ func (r *run) deployTargets(ctx context.Context, tg *Targets, what string) (clea
 func (r *run) finish(env report.Environment, records record.Set, samples []dstmetrics.Sample, loadStart, loadEnd time.Time, fault *report.Fault) (*Result, error) {
 	cfg := r.cfg
 	r.enter("report")
-	rep := report.Build(report.Input{
+	in := report.Input{
 		Scenario: cfg.Scenario, Overrides: cfg.Overrides, Tool: cfg.Tool, Environment: env,
 		Started: r.started, Ended: time.Now(), LoadStart: loadStart, LoadEnd: loadEnd, Phases: r.endPhases(),
 		Records: records, MetricsURL: cfg.MetricsURL, MetricsInterval: cfg.MetricsInterval, Destination: samples,
 		HostCPUBusy: r.hostBusy(), Fault: fault,
-	})
+	}
+	withControllerLog(&in, cfg.DestinationLog, in.Started, in.Ended)
+	rep := report.Build(in)
 	files, err := report.Write(cfg.OutDir, rep, cfg.PlotFormat)
 	if err != nil {
 		return nil, err

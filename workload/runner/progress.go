@@ -24,8 +24,12 @@ func (r *run) hostBusy() float64 {
 // status is the progress line's body.
 func (r *run) status(ctx context.Context, cl *clients, obs *observerProc, sampler *dstmetrics.Sampler) string {
 	opened, streams, errs := cl.stats()
-	s := fmt.Sprintf("streams %d/%d up, %d errors, endpoints held %d, observed ready %.0f",
-		opened, streams, errs, cl.endpointsHeld(), obs.readyEndpoints(ctx))
+	s := fmt.Sprintf("streams %d/%d up, %d errors (%s), endpoints held %d, observed ready %.0f",
+		opened, streams, errs, r.live.deltas(cl), cl.endpointsHeld(), obs.readyEndpoints(ctx))
+	// Stale and missing endpoints as they appear, each on a line of its own.
+	for _, w := range r.live.wrongEndpoints(ctx, cl, obs) {
+		r.progressf("%s", w)
+	}
 	if n := obs.kubeMissed(ctx); n > 0 {
 		s += fmt.Sprintf(", %d events cluster-limited", n)
 		if !r.warnedClusterLimited {

@@ -56,6 +56,9 @@ type Config struct {
 	DestinationAddr string
 	MetricsURL      string
 	MetricsInterval time.Duration
+	// DestinationLog is the supervised controller's log file ("" = not
+	// supervised): its errors and warnings go into the report.
+	DestinationLog string
 
 	// ReadyTimeout bounds the wait for targets and for the streams' first
 	// convergence.
@@ -142,6 +145,8 @@ type run struct {
 	phases []report.Phase
 	// sampler samples the destination's /metrics (nil: not, or not yet).
 	sampler *dstmetrics.Sampler
+	// live is the progress lines' memory (live.go).
+	live live
 
 	// Host CPU: at the load's start and end (local provider: the cluster
 	// runs on this host), and at the last progress line.

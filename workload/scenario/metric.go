@@ -49,6 +49,9 @@ const (
 	SubscriptionsHeld    = "subscriptions_held"
 	DestinationMemoryMax = "destination_memory_max"
 	DestinationMemGrowth = "destination_memory_growth"
+	DestinationMemSlope  = "destination_memory_growth_per_hour"
+	StaleEndpoints       = "stale_endpoints"
+	MissingEndpoints     = "missing_endpoints"
 	DestinationRestarts  = "destination_restarts"
 	QueueOverflows       = "endpoint_updates_queue_overflow"
 )
@@ -68,6 +71,9 @@ var metrics = []MetricInfo{
 	{SubscriptionsHeld, UnitRatio, "subscriptions", "lowest endpoints_subscribers total on the destination controller while the load was held, divided by the streams opened"},
 	{DestinationMemoryMax, UnitBytes, "memory", "largest process_resident_memory_bytes of the destination controller"},
 	{DestinationMemGrowth, UnitRatio, "memory growth", "resident memory at the end of the held load relative to its start: (last - first) / first"},
+	{DestinationMemSlope, UnitBytes, "memory/hour", "slope of a least-squares line through the destination controller's resident memory over the held load, per hour (needs 10 minutes of load)"},
+	{StaleEndpoints, UnitCount, "stale", "endpoints streams still held at an event's deadline (the service's next event, or the end) more than 5s after they left the EndpointSlices"},
+	{MissingEndpoints, UnitCount, "missing", "ready endpoints streams still lacked at an event's deadline more than 5s after they appeared in the EndpointSlices"},
 	{DestinationRestarts, UnitCount, "restarts", "times the destination controller's process_start_time_seconds changed or its /metrics stopped answering"},
 	{QueueOverflows, UnitCount, "overflows", "increase of endpoint_updates_queue_overflow during the run"},
 }
