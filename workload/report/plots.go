@@ -16,6 +16,7 @@ const (
 	PlotLatencyCDF = "latency-cdf"
 	PlotEndpoints  = "endpoints"
 	PlotMemory     = "destination-memory"
+	PlotSweep      = "subscriber-sweep"
 )
 
 var (
@@ -40,6 +41,7 @@ func WritePlots(dir string, r *Report, format string) ([]string, error) {
 		{PlotLatencyCDF, latencyCDFPlot},
 		{PlotEndpoints, endpointsPlot},
 		{PlotMemory, memoryPlot},
+		{PlotSweep, sweepPlot},
 	} {
 		p, err := pl.draw(r)
 		if errors.Is(err, errNoData) {

@@ -157,6 +157,10 @@ func WriteSummary(w io.Writer, r *Report) error {
 	d := r.Destination
 	fmt.Fprintf(&b, "  destination: memory max %s, cpu %.1fs, goroutines max %.0f, subscribers max %.0f, overflows %.0f, restarts %d, %d scrapes failed\n",
 		bytesText(d.MemoryMaxBytes), d.CPUSeconds, d.GoroutinesMax, d.SubscribersMax, d.QueueOverflows, d.Restarts, d.ScrapeErrors)
+	if r.Subscribers != nil {
+		fmt.Fprintf(&b, "  subscribers: %s\n", subscribersText(r.Subscribers))
+	}
+	b.WriteString(sweepSummary(r.Sweep))
 	fmt.Fprintf(&b, "  instrument: %s\n", instrumentText(r.Instrument))
 	b.WriteString("  criteria:\n")
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
@@ -244,6 +248,10 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	p("- memory max %s; load window %s -> %s\n", bytesText(d.MemoryMaxBytes), bytesText(d.MemoryLoadStartBytes), bytesText(d.MemoryLoadEndBytes))
 	p("- cpu %.2fs, goroutines max %.0f, subscribers max %.0f (min while loaded %.0f), queue overflows %.0f, restarts %d\n",
 		d.CPUSeconds, d.GoroutinesMax, d.SubscribersMax, d.SubscribersLoadMin, d.QueueOverflows, d.Restarts)
+	if r.Subscribers != nil {
+		p("- subscribers: %s\n", subscribersText(r.Subscribers))
+	}
+	sweepMarkdown(p, r.Sweep)
 	if len(plots) > 0 {
 		p("\n## Plots\n\n")
 		for _, f := range plots {

@@ -57,8 +57,12 @@ type Report struct {
 	Destination Destination     `json:"destination"`
 	Endpoints   []EndpointPoint `json:"endpoints"`
 	// Instrument is how far dstload's own measurement can be trusted.
-	Instrument Instrument        `json:"instrument"`
-	Criteria   []CriterionResult `json:"criteria"`
+	Instrument Instrument `json:"instrument"`
+	// Subscribers is where the streams sat and what each cost
+	// (subscribers.go); Sweep the subscriber sweep's steps and fit.
+	Subscribers *Subscribers      `json:"subscribers,omitempty"`
+	Sweep       *Sweep            `json:"sweep,omitempty"`
+	Criteria    []CriterionResult `json:"criteria"`
 }
 
 // Tool is the dstload build that wrote the report.
@@ -299,6 +303,10 @@ type Input struct {
 	MetricsURL      string
 	MetricsInterval time.Duration
 	Destination     []dstmetrics.Sample
+	// HeapProfiles are the heap profiles taken before the first stream
+	// and at the load's end; SweepSteps a sweep's steps (nil: no sweep).
+	HeapProfiles HeapProfiles
+	SweepSteps   []SweepStep
 }
 
 // Build aggregates and judges a run.
@@ -355,6 +363,10 @@ func Build(in Input) *Report {
 	r.Endpoints = endpointSeries(in.Records, s, 2000)
 	r.Instrument = instrument(upd, in.Records.Processes, r.Destination.CPUSeconds)
 	r.Instrument.HostCPUBusy = in.HostCPUBusy
+	r.Subscribers = subscribers(in, in.LoadStart, in.LoadEnd)
+	if in.SweepSteps != nil {
+		r.Sweep = buildSweep(in.SweepSteps, in.Destination)
+	}
 	r.Criteria = judge(r, s)
 	r.Verdict = Pass
 	for _, c := range r.Criteria {

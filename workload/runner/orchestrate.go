@@ -17,6 +17,7 @@ import (
 
 	"github.com/dstload/dstload/workload/admin"
 	"github.com/dstload/dstload/workload/churn"
+	"github.com/dstload/dstload/workload/client"
 	"github.com/dstload/dstload/workload/dstmetrics"
 	"github.com/dstload/dstload/workload/eventfeed"
 	"github.com/dstload/dstload/workload/procstat"
@@ -149,24 +150,42 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	}()
 
 	r.enter("connect")
-	cl, err := newClients(cfg, tg)
+	nodes, removeNodes, err := r.clientNodes(ctx, tg)
+	defer joinCleanup(&err, removeNodes)
 	if err != nil {
 		return nil, err
 	}
+	cl, err := newClients(cfg, tg, nodes)
+	if err != nil {
+		return nil, err
+	}
+	// Memory before the first stream is what memory per subscriber is
+	// measured from (report.MemoryPerSubscriber).
+	sampler.WaitFirst(ctx, 10*time.Second)
+	r.heapProfiles.BeforeBytes = r.runHeapProfile(ctx, "heap-before.pb.gz")
 	cctx, stopClients := context.WithCancel(lctx)
 	var cwg sync.WaitGroup
-	for _, c := range cl.list {
-		cwg.Go(func() {
-			if err := c.Run(cctx); err != nil {
-				cfg.Log.Error("client stopped", "err", err)
-			}
-		})
+	startClients := func(list []*client.Client) {
+		for _, c := range list {
+			cwg.Go(func() {
+				if err := c.Run(cctx); err != nil {
+					cfg.Log.Error("client stopped", "err", err)
+				}
+			})
+		}
 	}
 	stopAllClients := sync.OnceFunc(func() { stopClients(); cwg.Wait() })
 	defer stopAllClients()
 	perSvc := s.Clients.Streams / s.Services.Count
 	want := s.Clients.Streams * s.Services.Endpoints
 	stat := func() string { return r.status(ctx, cl, obs, sampler) }
+	if s.Sweep != nil {
+		if r.sweepSteps, err = r.sweep(ctx, cl, startClients, sampler, stat); err != nil {
+			return nil, err
+		}
+	} else {
+		startClients(cl.list)
+	}
 	// A destination that only ever answers with errors (wrong address,
 	// not serving this cluster) fails the run early instead of after
 	// ReadyTimeout.
@@ -245,13 +264,21 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 			return cl.endpointsHeld() == wantHeld && obs.readyEndpoints(ctx) == float64(wantReady)
 		}, stat)
 	default:
-		r.enter("hold")
-		r.waitProgress(ctx, s.Churn.Duration, func() bool { return false }, stat)
+		if s.Sweep == nil {
+			r.enter("hold")
+			r.waitProgress(ctx, s.Churn.Duration, func() bool { return false }, stat)
+		}
 	}
 	if ctx.Err() != nil {
 		return nil, context.Cause(ctx)
 	}
 	loadEnd := time.Now()
+	if n := len(r.sweepSteps); n > 0 {
+		// A sweep's load window is its last step: every stream open.
+		loadStart, loadEnd = r.sweepSteps[n-1].Held, r.sweepSteps[n-1].Ended
+	} else {
+		r.heapProfiles.LoadBytes = r.runHeapProfile(ctx, "heap-load.pb.gz")
+	}
 	r.hostLoadEnd, _ = procstat.ReadHostCPU()
 
 	r.enter("collect")
@@ -287,7 +314,7 @@ func (r *run) finish(env report.Environment, records record.Set, samples []dstme
 		Scenario: cfg.Scenario, Overrides: cfg.Overrides, Tool: cfg.Tool, Environment: env,
 		Started: r.started, Ended: time.Now(), LoadStart: loadStart, LoadEnd: loadEnd, Phases: r.endPhases(),
 		Records: records, MetricsURL: cfg.MetricsURL, MetricsInterval: cfg.MetricsInterval, Destination: samples,
-		HostCPUBusy: r.hostBusy(),
+		HostCPUBusy: r.hostBusy(), HeapProfiles: r.heapProfiles, SweepSteps: r.sweepSteps,
 	})
 	files, err := report.Write(cfg.OutDir, rep, cfg.PlotFormat)
 	if err != nil {
@@ -329,7 +356,7 @@ func Cleanup(ctx context.Context, kubeconfig, kubeContext, namespace, release st
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	tg := &Targets{Kubeconfig: kubeconfig, Context: kubeContext, Namespace: namespace, Release: release, Log: log}
-	return tg.Uninstall(ctx, cs)
+	return errors.Join(tg.Uninstall(ctx, cs), removeClientNodes(ctx, cs, namespace))
 }
 
 // RecordsFile is the raw records' file name (Config.SaveRecords).

@@ -32,8 +32,11 @@ type Scenario struct {
 	Clients     Clients  `yaml:"clients"`
 	// Settle bounds the wait, after the last scale event, for the cluster
 	// and every stream to converge. The run ends earlier when they do.
-	Settle   time.Duration `yaml:"settle"`
-	Criteria []Criterion   `yaml:"criteria"`
+	Settle time.Duration `yaml:"settle"`
+	// Sweep, when set, steps the number of streams instead of holding
+	// clients.streams (sweep.go).
+	Sweep    *Sweep      `yaml:"sweep"`
+	Criteria []Criterion `yaml:"criteria"`
 
 	// Source is "catalogue" or the file path it was read from.
 	Source string `yaml:"-"`
@@ -78,6 +81,12 @@ type Clients struct {
 	// SampleStreams caps how many streams record every endpoint's Add/Remove
 	// time (0 = all). Convergence is recorded for every stream regardless.
 	SampleStreams int `yaml:"sampleStreams"`
+	// Nodes is how many distinct nodes the client processes sit on (their
+	// context tokens' nodeName, the controller's filter key); 0 = the
+	// default, NodesFor. Zones, when > 0, spreads those nodes over that
+	// many topology zones. See sweep.go.
+	Nodes int `yaml:"nodes"`
+	Zones int `yaml:"zones"`
 }
 
 // Criterion is one success criterion: a metric and a bound.
@@ -148,6 +157,9 @@ func (s *Scenario) applyDefaults() {
 	if s.Settle == 0 {
 		s.Settle = 2 * time.Minute
 	}
+	if s.Sweep != nil {
+		s.Sweep.applyDefaults()
+	}
 }
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -194,7 +206,7 @@ func (s *Scenario) validate() error {
 				return bad(f.field, "only applies to churn.pattern oscillate")
 			}
 		}
-		if c.Duration <= 0 {
+		if c.Duration <= 0 && s.Sweep == nil {
 			return bad("churn.duration", "must be > 0 with churn.pattern stable (how long the load is held)")
 		}
 	case PatternOscillate:
@@ -242,6 +254,9 @@ func (s *Scenario) validate() error {
 		return bad("clients.connections", "must be >= 1, got %d", cl.Connections)
 	case cl.SampleStreams < 0:
 		return bad("clients.sampleStreams", "must be >= 0 (0 = every stream), got %d", cl.SampleStreams)
+	}
+	if err := s.validateClientsAndSweep(); err != nil {
+		return err
 	}
 	if s.Settle <= 0 {
 		return bad("settle", "must be > 0, got %s", s.Settle)
@@ -350,12 +365,22 @@ func (s *Scenario) Shape() string {
 		if c.Duration > 0 {
 			fmt.Fprintf(&b, ", at most %s", short(c.Duration))
 		}
+	} else if s.Sweep != nil {
+		fmt.Fprintf(&b, "%d svc x %d endpoints, no churn", s.Services.Count, s.Services.Endpoints)
 	} else {
 		fmt.Fprintf(&b, "%d svc x %d endpoints, no churn, held %s", s.Services.Count, s.Services.Endpoints, short(c.Duration))
 	}
-	fmt.Fprintf(&b, "; %d streams", s.Clients.Streams)
+	if s.Sweep != nil {
+		fmt.Fprintf(&b, "; streams stepped %s", s.Sweep.stepsText())
+	} else {
+		fmt.Fprintf(&b, "; %d streams", s.Clients.Streams)
+	}
 	if s.Clients.Processes > 1 {
-		fmt.Fprintf(&b, " (%d client processes)", s.Clients.Processes)
+		fmt.Fprintf(&b, " (%d client processes on %s", s.Clients.Processes, plural(s.ClientNodes(), "node"))
+		if s.Clients.Zones > 0 {
+			fmt.Fprintf(&b, " in %d zones", s.Clients.Zones)
+		}
+		b.WriteString(")")
 	}
 	return b.String()
 }
@@ -405,6 +430,11 @@ func NoOverrides() Overrides { return Overrides{Cycles: -1} }
 func (s *Scenario) Apply(o Overrides) (*Scenario, error) {
 	out := *s
 	out.Criteria = append([]Criterion(nil), s.Criteria...)
+	if s.Sweep != nil {
+		sw := *s.Sweep
+		sw.Steps = append([]int(nil), s.Sweep.Steps...)
+		out.Sweep = &sw
+	}
 	if o.Scale < 0 || math.IsNaN(o.Scale) || math.IsInf(o.Scale, 0) {
 		return nil, fmt.Errorf("scale %v: must be > 0", o.Scale)
 	}
@@ -427,6 +457,7 @@ func (s *Scenario) Apply(o Overrides) (*Scenario, error) {
 			out.Churn.Max = max(out.Churn.Min+1, int(math.Round(float64(s.Churn.Max)*f)))
 			out.Services.Endpoints = min(max(out.Services.Endpoints, out.Churn.Min), out.Churn.Max)
 		}
+		out.scaleClientsAndSweep(s, f)
 	}
 	if o.Duration > 0 {
 		out.Churn.Duration = o.Duration
