@@ -142,6 +142,8 @@ func TestCatalogue(t *testing.T) {
 			"p95 < 1s, p99 < 3s, fanout < 20s, memory < 6GiB"},
 		"red-line": {"50 svc oscillating 100<->200, hold 2m/2m, 3 cycles; 25000 streams (250 client processes on 25 nodes)",
 			"p99 < 10s, memory < 8GiB, restarts <= 0"},
+		"subscriber-cost": {"10 svc x 100 endpoints, no churn; streams stepped 0/250/500/1000/2000 (40 client processes on 4 nodes)",
+			"stream errors <= 0, subscriptions >= 100%, heap/subscriber < 330KiB, restarts <= 0"},
 	}
 	if len(all) != len(want) {
 		t.Fatalf("catalogue has %d scenarios, want %d", len(all), len(want))
