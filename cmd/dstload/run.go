@@ -151,6 +151,9 @@ machines and CI, e.g.:
 				// Churn and clients are the chart's pods; --destination-addr
 				// is then the address the client pods dial (default: the
 				// chart's, Linkerd's in-cluster Service).
+				if rcfg.Scenario.Sweep != nil {
+					return usageErrorf("scenario %s sweeps the streams, which 'dstload run' does on the local provider only (its clients run in this process); use an environment made with 'dstload up --provider local'", rcfg.Scenario.Name)
+				}
 				var ic runner.InCluster
 				if st.Provider == "k3d" {
 					if repo, tag, ok := k3d.WorkloadImage(st, cl.Name); ok {
