@@ -309,6 +309,9 @@ func overridesText(o Overrides) string {
 	if o.SettleSeconds != 0 {
 		parts = append(parts, "settle "+secs(o.SettleSeconds))
 	}
+	if o.ClientNodes != 0 {
+		parts = append(parts, fmt.Sprintf("client nodes %d", o.ClientNodes))
+	}
 	return strings.Join(parts, ", ")
 }
 

@@ -109,21 +109,27 @@ type Scenario struct {
 	Shape       string `json:"shape"`
 	Services    int    `json:"services"`
 	// EndpointsStart is each Deployment's replica count before the churn.
-	EndpointsStart  int       `json:"endpointsStart"`
-	Pattern         string    `json:"pattern"`
-	Min             int       `json:"min,omitempty"`
-	Max             int       `json:"max,omitempty"`
-	HoldMaxSeconds  float64   `json:"holdMaxSeconds,omitempty"`
-	HoldMinSeconds  float64   `json:"holdMinSeconds,omitempty"`
-	JitterSeconds   float64   `json:"jitterSeconds,omitempty"`
-	Cycles          int       `json:"cycles,omitempty"`
-	DurationSeconds float64   `json:"durationSeconds,omitempty"`
-	SettleSeconds   float64   `json:"settleSeconds"`
-	Streams         int       `json:"streams"`
-	Processes       int       `json:"processes"`
-	Connections     int       `json:"connections"`
-	SampleStreams   int       `json:"sampleStreams"`
-	Overrides       Overrides `json:"overrides"`
+	EndpointsStart  int     `json:"endpointsStart"`
+	Pattern         string  `json:"pattern"`
+	Min             int     `json:"min,omitempty"`
+	Max             int     `json:"max,omitempty"`
+	HoldMaxSeconds  float64 `json:"holdMaxSeconds,omitempty"`
+	HoldMinSeconds  float64 `json:"holdMinSeconds,omitempty"`
+	JitterSeconds   float64 `json:"jitterSeconds,omitempty"`
+	Cycles          int     `json:"cycles,omitempty"`
+	DurationSeconds float64 `json:"durationSeconds,omitempty"`
+	SettleSeconds   float64 `json:"settleSeconds"`
+	Streams         int     `json:"streams"`
+	Processes       int     `json:"processes"`
+	Connections     int     `json:"connections"`
+	SampleStreams   int     `json:"sampleStreams"`
+	// ClientNodes and Zones are where the client processes sit (local
+	// provider; in a cluster the pods' own nodes, see Subscribers).
+	ClientNodes int `json:"clientNodes"`
+	Zones       int `json:"zones,omitempty"`
+	// SweepSteps are a sweep's stream totals.
+	SweepSteps []int     `json:"sweepSteps,omitempty"`
+	Overrides  Overrides `json:"overrides"`
 }
 
 // Overrides records what the command line changed.
@@ -134,6 +140,7 @@ type Overrides struct {
 	HoldMaxSeconds  float64 `json:"holdMaxSeconds,omitempty"`
 	HoldMinSeconds  float64 `json:"holdMinSeconds,omitempty"`
 	SettleSeconds   float64 `json:"settleSeconds,omitempty"`
+	ClientNodes     int     `json:"clientNodes,omitempty"`
 }
 
 // Run is when the run happened.
@@ -389,11 +396,14 @@ func scenarioInfo(s *scenario.Scenario, o scenario.Overrides) Scenario {
 		JitterSeconds: s.Churn.Jitter.Seconds(), Cycles: s.Churn.Cycles,
 		DurationSeconds: s.Churn.Duration.Seconds(), SettleSeconds: s.Settle.Seconds(),
 		Streams: s.Clients.Streams, Processes: s.Clients.Processes, Connections: s.Clients.Connections,
-		SampleStreams: s.Clients.SampleStreams,
+		SampleStreams: s.Clients.SampleStreams, ClientNodes: s.ClientNodes(), Zones: s.Clients.Zones,
 		Overrides: Overrides{
 			Scale: o.Scale, DurationSeconds: o.Duration.Seconds(), HoldMaxSeconds: o.HoldMax.Seconds(),
-			HoldMinSeconds: o.HoldMin.Seconds(), SettleSeconds: o.Settle.Seconds(),
+			HoldMinSeconds: o.HoldMin.Seconds(), SettleSeconds: o.Settle.Seconds(), ClientNodes: o.Nodes,
 		},
+	}
+	if s.Sweep != nil {
+		info.SweepSteps = append([]int(nil), s.Sweep.Steps...)
 	}
 	if o.Cycles >= 0 {
 		c := o.Cycles
