@@ -70,11 +70,19 @@ type MemoryPerSubscriber struct {
 	ProfileBeforeBytes        float64 `json:"profileBeforeBytes,omitempty"`
 	ProfileLoadBytes          float64 `json:"profileLoadBytes,omitempty"`
 	ProfileBytesPerSubscriber float64 `json:"profileBytesPerSubscriber,omitempty"`
+	// HeapAfterGC* is the heap in use right after those profiles' forced
+	// GCs: no garbage, no sampling error. heap_per_subscriber uses it
+	// when there.
+	HeapAfterGCBeforeBytes        float64 `json:"heapAfterGCBeforeBytes,omitempty"`
+	HeapAfterGCLoadBytes          float64 `json:"heapAfterGCLoadBytes,omitempty"`
+	HeapAfterGCBytesPerSubscriber float64 `json:"heapAfterGCBytesPerSubscriber,omitempty"`
 }
 
-// HeapProfiles are the heap profiles' inuse totals a run took (0: none).
+// HeapProfiles are the heap profiles' inuse totals a run took, and the
+// heap in use right after each profile's forced GC (0: none).
 type HeapProfiles struct {
-	BeforeBytes, LoadBytes float64
+	BeforeBytes, LoadBytes               float64
+	BeforeAfterGCBytes, LoadAfterGCBytes float64
 }
 
 func subscribers(in Input, loadStart, loadEnd time.Time) *Subscribers {
@@ -168,6 +176,10 @@ func memoryPerSubscriber(samples []dstmetrics.Sample, first, from, to time.Time,
 			m.ProfileBeforeBytes, m.ProfileLoadBytes = hp.BeforeBytes, hp.LoadBytes
 			m.ProfileBytesPerSubscriber = (hp.LoadBytes - hp.BeforeBytes) / m.Subscribers
 		}
+		if hp.BeforeAfterGCBytes > 0 && hp.LoadAfterGCBytes > 0 {
+			m.HeapAfterGCBeforeBytes, m.HeapAfterGCLoadBytes = hp.BeforeAfterGCBytes, hp.LoadAfterGCBytes
+			m.HeapAfterGCBytesPerSubscriber = (hp.LoadAfterGCBytes - hp.BeforeAfterGCBytes) / m.Subscribers
+		}
 	}
 	return m
 }
@@ -254,6 +266,9 @@ func perSubscriber(r *Report, metric string) (float64, bool, string) {
 	if metric == scenario.MemoryPerSubscriber {
 		return m.RSSBytesPerSubscriber, true, ""
 	}
+	if m.HeapAfterGCBytesPerSubscriber != 0 {
+		return m.HeapAfterGCBytesPerSubscriber, true, ""
+	}
 	return m.HeapBytesPerSubscriber, true, ""
 }
 
@@ -271,6 +286,9 @@ func subscribersText(s *Subscribers) string {
 		return txt + "; per subscriber: " + m.Reason
 	}
 	txt += fmt.Sprintf("; per subscriber (%.0f): heap %s, rss %s", m.Subscribers, signedBytes(m.HeapBytesPerSubscriber), signedBytes(m.RSSBytesPerSubscriber))
+	if m.HeapAfterGCBytesPerSubscriber != 0 {
+		txt += fmt.Sprintf(", heap after GC %s", signedBytes(m.HeapAfterGCBytesPerSubscriber))
+	}
 	if m.ProfileBytesPerSubscriber != 0 {
 		txt += fmt.Sprintf(", live heap (pprof) %s", signedBytes(m.ProfileBytesPerSubscriber))
 	}

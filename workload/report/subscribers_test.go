@@ -71,12 +71,18 @@ func TestMemoryPerSubscriber(t *testing.T) {
 		sample(t0, 9, 0, 31<<20, 62<<20),
 	}
 	first, from, to := t0.Add(1500*time.Millisecond), t0.Add(4*time.Second), t0.Add(8*time.Second)
-	m := memoryPerSubscriber(samples, first, from, to, HeapProfiles{BeforeBytes: 20 << 20, LoadBytes: 30 << 20})
+	m := memoryPerSubscriber(samples, first, from, to, HeapProfiles{BeforeBytes: 20 << 20, LoadBytes: 30 << 20, BeforeAfterGCBytes: 25 << 20, LoadAfterGCBytes: 30 << 20})
 	if !m.OK || m.WindowSamples != 3 || m.Subscribers != 100 || !m.BeforeTime.Equal(t0.Add(time.Second)) {
 		t.Fatalf("%+v", m)
 	}
 	if m.HeapBytesPerSubscriber != float64(10<<20)/100 || m.RSSBytesPerSubscriber != float64(10<<20)/100 || m.ProfileBytesPerSubscriber != float64(10<<20)/100 {
 		t.Errorf("per subscriber: heap %v rss %v profile %v, want %v", m.HeapBytesPerSubscriber, m.RSSBytesPerSubscriber, m.ProfileBytesPerSubscriber, float64(10<<20)/100)
+	}
+	if m.HeapAfterGCBytesPerSubscriber != float64(5<<20)/100 {
+		t.Errorf("heap after GC per subscriber %v", m.HeapAfterGCBytesPerSubscriber)
+	}
+	if v, ok, _ := perSubscriber(&Report{Subscribers: &Subscribers{Memory: m}}, scenario.HeapPerSubscriber); !ok || v != float64(5<<20)/100 {
+		t.Errorf("heap_per_subscriber %v %v, want the after-GC figure", v, ok)
 	}
 	for _, tt := range []struct {
 		name            string
@@ -147,8 +153,17 @@ func TestBuildSweep(t *testing.T) {
 	if sw.Heap == nil || sw.RSS == nil || sw.Profile == nil {
 		t.Fatalf("no fit: %s", sw.FitError)
 	}
-	if sw.Heap.SlopeBytesPerSubscriber != 50<<10 || sw.Heap.InterceptBytes != 20<<20 || sw.Heap.R2 != 1 {
-		t.Errorf("heap fit %+v", *sw.Heap)
+	if sw.HeapSource != HeapWindowMedian || sw.Heap.SlopeBytesPerSubscriber != 50<<10 || sw.Heap.InterceptBytes != 20<<20 || sw.Heap.R2 != 1 {
+		t.Errorf("heap fit (%s) %+v", sw.HeapSource, *sw.Heap)
+	}
+	// With the heap after a forced GC at every step, that is the heap fit;
+	// the window medians' stays alongside.
+	gc := append([]SweepStep(nil), steps...)
+	for i := range gc {
+		gc[i].HeapAfterGCBytes = 15<<20 + float64(gc[i].Streams)*(40<<10)
+	}
+	if g := buildSweep(gc, samples); g.HeapSource != HeapAfterGC || g.Heap.SlopeBytesPerSubscriber != 40<<10 || g.HeapWindow.SlopeBytesPerSubscriber != 50<<10 {
+		t.Errorf("after GC: source %q heap %+v window %+v", g.HeapSource, g.Heap, g.HeapWindow)
 	}
 	if math.Abs(sw.RSS.SlopeBytesPerSubscriber-80<<10) > 1e-6 || math.Abs(sw.Profile.SlopeBytesPerSubscriber-30<<10) > 1e-6 {
 		t.Errorf("rss fit %+v, profile fit %+v", *sw.RSS, *sw.Profile)
@@ -181,7 +196,7 @@ func TestSteady(t *testing.T) {
 		want    bool
 	}{
 		{"flat", WindowStats{Samples: 3, Subscribers: 100, HeapInuseBytes: 100 << 20, HeapRangeBytes: 3 << 20}, 100, true},
-		{"beyond 3%", WindowStats{Samples: 3, Subscribers: 100, HeapInuseBytes: 100 << 20, HeapRangeBytes: 4 << 20}, 100, false},
+		{"beyond 5%", WindowStats{Samples: 3, Subscribers: 100, HeapInuseBytes: 100 << 20, HeapRangeBytes: 6 << 20}, 100, false},
 		{"small heap, the floor", WindowStats{Samples: 3, Subscribers: 0, HeapInuseBytes: 10 << 20, HeapRangeBytes: 2 << 20}, 0, true},
 		{"too few samples", WindowStats{Samples: 2, Subscribers: 100, HeapInuseBytes: 100 << 20}, 100, false},
 		{"subscribers short", WindowStats{Samples: 3, Subscribers: 99, HeapInuseBytes: 100 << 20}, 100, false},

@@ -13,14 +13,18 @@ import (
 // and memory = a + b x subscribers fitted over the steps.
 type Sweep struct {
 	Steps []SweepStep `json:"steps"`
-	// Heap and RSS fit go_memstats_heap_inuse_bytes and resident memory
-	// against the controller's subscriber count; Profile the heap
-	// profiles' live heap, when every step has one. Nil when there is no
-	// fit; FitError says why.
-	Heap     *Fit   `json:"heap,omitempty"`
-	RSS      *Fit   `json:"rss,omitempty"`
-	Profile  *Fit   `json:"profile,omitempty"`
-	FitError string `json:"fitError,omitempty"`
+	// Heap fits go_memstats_heap_inuse_bytes against the controller's
+	// subscriber count: taken right after a forced GC when every step has
+	// that figure (HeapSource "after forced GC"), else the window medians
+	// ("window median"). HeapWindow is always the window medians' fit, RSS
+	// resident memory's, Profile the heap profiles' live heap (when every
+	// step has one). Nil when there is no fit; FitError says why.
+	Heap       *Fit   `json:"heap,omitempty"`
+	HeapSource string `json:"heapSource,omitempty"`
+	HeapWindow *Fit   `json:"heapWindow,omitempty"`
+	RSS        *Fit   `json:"rss,omitempty"`
+	Profile    *Fit   `json:"profile,omitempty"`
+	FitError   string `json:"fitError,omitempty"`
 	// Unsteady counts the steps whose memory was not steady by
 	// sweep.maxHold; their figures are in the fit all the same.
 	Unsteady int `json:"unsteady"`
@@ -43,6 +47,9 @@ type SweepStep struct {
 	// ProfileInuseBytes is the live heap from a heap profile taken at the
 	// step's end (0: the controller serves no pprof).
 	ProfileInuseBytes float64 `json:"profileInuseBytes,omitempty"`
+	// HeapAfterGCBytes is the heap in use scraped right after that
+	// profile's forced GC: the live heap without garbage (0: none).
+	HeapAfterGCBytes float64 `json:"heapAfterGCBytes,omitempty"`
 	// CPUSeconds is the controller's CPU from Started to Ended,
 	// MessagesSent its gRPC messages sent then (the new streams'
 	// snapshots), CPUPerMessageSeconds their ratio (0 without messages).
@@ -78,6 +85,12 @@ func Window(samples []dstmetrics.Sample, from, to time.Time) WindowStats {
 	}
 	return w
 }
+
+// Sweep.HeapSource values.
+const (
+	HeapAfterGC      = "after forced GC"
+	HeapWindowMedian = "window median"
+)
 
 // MinWindowSamples is how many samples a steadiness window needs.
 const MinWindowSamples = 3
@@ -116,7 +129,7 @@ func cpuAndMessages(samples []dstmetrics.Sample, from, to time.Time) (cpu, msgs 
 
 func buildSweep(steps []SweepStep, samples []dstmetrics.Sample) *Sweep {
 	sw := &Sweep{Steps: append([]SweepStep(nil), steps...)}
-	var x, heap, rss, prof []float64
+	var x, heap, rss, prof, afterGC []float64
 	for i := range sw.Steps {
 		st := &sw.Steps[i]
 		st.WindowStats = Window(samples, st.WindowFrom, st.Ended)
@@ -134,6 +147,9 @@ func buildSweep(steps []SweepStep, samples []dstmetrics.Sample) *Sweep {
 		if st.ProfileInuseBytes > 0 {
 			prof = append(prof, st.ProfileInuseBytes)
 		}
+		if st.HeapAfterGCBytes > 0 {
+			afterGC = append(afterGC, st.HeapAfterGCBytes)
+		}
 	}
 	h, err := FitLine(x, heap)
 	if err != nil {
@@ -141,7 +157,12 @@ func buildSweep(steps []SweepStep, samples []dstmetrics.Sample) *Sweep {
 		return sw
 	}
 	r, _ := FitLine(x, rss)
-	sw.Heap, sw.RSS = &h, &r
+	sw.Heap, sw.HeapWindow, sw.RSS, sw.HeapSource = &h, &h, &r, HeapWindowMedian
+	if len(afterGC) == len(x) {
+		if g, err := FitLine(x, afterGC); err == nil {
+			sw.Heap, sw.HeapSource = &g, HeapAfterGC
+		}
+	}
 	if len(prof) == len(x) {
 		if p, err := FitLine(x, prof); err == nil {
 			sw.Profile = &p
@@ -167,7 +188,7 @@ func sweepSummary(sw *Sweep) string {
 	if sw.Heap == nil {
 		return "  sweep: " + sw.FitError + "\n"
 	}
-	s := fmt.Sprintf("  sweep: %d steps (%d unsteady); heap %s; rss %s", len(sw.Steps), sw.Unsteady, fitText(sw.Heap), fitText(sw.RSS))
+	s := fmt.Sprintf("  sweep: %d steps (%d unsteady); heap (%s) %s; rss %s", len(sw.Steps), sw.Unsteady, sw.HeapSource, fitText(sw.Heap), fitText(sw.RSS))
 	if sw.Profile != nil {
 		s += "; live heap (pprof) " + fitText(sw.Profile)
 	}
@@ -186,7 +207,7 @@ func sweepMarkdown(p func(string, ...any), sw *Sweep) {
 	for _, row := range []struct {
 		name string
 		f    *Fit
-	}{{"heap in use", sw.Heap}, {"rss", sw.RSS}, {"live heap (pprof)", sw.Profile}} {
+	}{{"heap in use (" + sw.HeapSource + ")", sw.Heap}, {"heap in use (window median)", windowIfOther(sw)}, {"rss", sw.RSS}, {"live heap (pprof)", sw.Profile}} {
 		if row.f == nil {
 			continue
 		}
@@ -196,12 +217,20 @@ func sweepMarkdown(p func(string, ...any), sw *Sweep) {
 	if sw.FitError != "" {
 		p("\nNo fit: %s\n", sw.FitError)
 	}
-	p("\n| streams | subscribers | held after | steady | samples | heap in use | heap range | rss | live heap | cpu | messages | cpu/message |\n")
-	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	p("\n| streams | subscribers | held after | steady | samples | heap in use | heap range | heap after GC | rss | live heap | cpu | messages | cpu/message |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, st := range sw.Steps {
-		p("| %d | %.0f | %s | %v | %d | %s | %s | %s | %s | %.2fs | %.0f | %s |\n", st.Streams, st.Subscribers,
+		p("| %d | %.0f | %s | %v | %d | %s | %s | %s | %s | %s | %.2fs | %.0f | %s |\n", st.Streams, st.Subscribers,
 			st.Held.Sub(st.Started).Round(100*time.Millisecond), st.Steady, st.Samples, bytesText(st.HeapInuseBytes), bytesText(st.HeapRangeBytes),
-			bytesText(st.ResidentMemoryBytes), bytesText(st.ProfileInuseBytes), st.CPUSeconds, st.MessagesSent,
+			bytesText(st.HeapAfterGCBytes), bytesText(st.ResidentMemoryBytes), bytesText(st.ProfileInuseBytes), st.CPUSeconds, st.MessagesSent,
 			scenario.FormatValue(scenario.UnitSeconds, st.CPUPerMessageSeconds))
 	}
+}
+
+// windowIfOther is the window medians' fit when Heap is another one.
+func windowIfOther(sw *Sweep) *Fit {
+	if sw.HeapSource == HeapWindowMedian {
+		return nil
+	}
+	return sw.HeapWindow
 }

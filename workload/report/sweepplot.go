@@ -36,7 +36,12 @@ func sweepPlot(r *Report) (*plot.Plot, error) {
 		y    func(SweepStep) float64
 		c    color.Color
 	}{
-		{"heap in use", sw.Heap, func(st SweepStep) float64 { return st.HeapInuseBytes }, colorUpdate},
+		{"heap in use (" + sw.HeapSource + ")", sw.Heap, func(st SweepStep) float64 {
+			if sw.HeapSource == HeapAfterGC {
+				return st.HeapAfterGCBytes
+			}
+			return st.HeapInuseBytes
+		}, colorUpdate},
 		{"rss", sw.RSS, func(st SweepStep) float64 { return st.ResidentMemoryBytes }, colorRSS},
 		{"live heap (pprof)", sw.Profile, func(st SweepStep) float64 { return st.ProfileInuseBytes }, colorObserved},
 	} {

@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 	// Memory before the first stream is what memory per subscriber is
 	// measured from (report.MemoryPerSubscriber).
 	sampler.WaitFirst(ctx, 10*time.Second)
-	r.heapProfiles.BeforeBytes = r.runHeapProfile(ctx, "heap-before.pb.gz")
+	r.heapProfiles.BeforeBytes, r.heapProfiles.BeforeAfterGCBytes = r.runHeapProfile(ctx, "heap-before.pb.gz")
 	cctx, stopClients := context.WithCancel(lctx)
 	var cwg sync.WaitGroup
 	startClients := func(list []*client.Client) {
@@ -277,7 +277,7 @@ func Run(ctx context.Context, cfg Config) (res *Result, err error) {
 		// A sweep's load window is its last step: every stream open.
 		loadStart, loadEnd = r.sweepSteps[n-1].Held, r.sweepSteps[n-1].Ended
 	} else {
-		r.heapProfiles.LoadBytes = r.runHeapProfile(ctx, "heap-load.pb.gz")
+		r.heapProfiles.LoadBytes, r.heapProfiles.LoadAfterGCBytes = r.runHeapProfile(ctx, "heap-load.pb.gz")
 	}
 	r.hostLoadEnd, _ = procstat.ReadHostCPU()
 

@@ -51,7 +51,8 @@ func (r *run) status(ctx context.Context, cl *clients, obs *observerProc, sample
 		if failing, since, _ := sampler.Health(); failing {
 			s += fmt.Sprintf(", destination metrics unreachable since %s ago", time.Since(since).Round(time.Second))
 		} else if l, ok := sampler.Latest(); ok {
-			s += fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)
+			s += fmt.Sprintf(", destination rss %s heap %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes),
+				scenario.FormatValue(scenario.UnitBytes, l.HeapInuseBytes), l.Subscribers)
 		}
 	}
 	return s

@@ -72,6 +72,7 @@ func (r *run) sweep(ctx context.Context, cl *clients, start func([]*client.Clien
 				return nil, err
 			default:
 				st.ProfileInuseBytes = hp.InuseBytes
+				st.HeapAfterGCBytes = r.heapAfterGC(ctx)
 			}
 		}
 		steps = append(steps, st)
@@ -97,14 +98,30 @@ func (r *run) heapProfile(ctx context.Context, name string) (dstmetrics.HeapProf
 	return hp, nil
 }
 
+// heapAfterGC scrapes the controller right after a heap profile forced a
+// GC: its heap in use then holds no garbage, so it is the live heap (plus
+// fragmentation) without the profile's sampling error or the GC cycle's
+// sawtooth. 0 when the scrape fails.
+func (r *run) heapAfterGC(ctx context.Context) float64 {
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := dstmetrics.Scrape(sctx, &http.Client{}, r.cfg.MetricsURL)
+	if err != nil {
+		r.cfg.Log.Info("no heap figure after the forced GC", "err", err)
+		return 0
+	}
+	return s.HeapInuseBytes
+}
+
 // runHeapProfile is heapProfile where a profile is a bonus: a controller
 // without pprof, or a failed fetch, gives none (logged) rather than failing
-// the run.
-func (r *run) runHeapProfile(ctx context.Context, name string) float64 {
+// the run. It returns the profile's live heap and the heap in use right
+// after its forced GC (0, 0: none).
+func (r *run) runHeapProfile(ctx context.Context, name string) (profile, afterGC float64) {
 	hp, err := r.heapProfile(ctx, name)
 	if err != nil {
 		r.cfg.Log.Info("no heap profile", "file", name, "err", err)
-		return 0
+		return 0, 0
 	}
-	return hp.InuseBytes
+	return hp.InuseBytes, r.heapAfterGC(ctx)
 }

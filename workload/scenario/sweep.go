@@ -52,7 +52,7 @@ type Sweep struct {
 // SteadyFloorBytes is the absolute range always allowed (a GC cycle of an
 // idle controller moves its heap by about that much).
 const (
-	SteadyTolerance  = 0.03
+	SteadyTolerance  = 0.05
 	SteadyFloorBytes = 2 << 20
 )
 
