@@ -30,6 +30,9 @@ type Sample struct {
 	// in use, which tracks live objects more closely than RSS (which keeps
 	// memory the runtime has not yet returned).
 	HeapInuseBytes float64 `json:"heapInuseBytes"`
+	// HeapAllocBytes is go_memstats_heap_alloc_bytes: the bytes of heap
+	// objects not yet freed; right after a full GC, the live heap.
+	HeapAllocBytes float64 `json:"heapAllocBytes"`
 	CPUSeconds     float64 `json:"cpuSeconds"`
 	Goroutines     float64 `json:"goroutines"`
 	// StartTime is process_start_time_seconds: a change means a restart.
@@ -114,6 +117,8 @@ func (s *Sample) add(mf *dto.MetricFamily) {
 		s.StartTime = sum()
 	case "go_memstats_heap_inuse_bytes":
 		s.HeapInuseBytes = sum()
+	case "go_memstats_heap_alloc_bytes":
+		s.HeapAllocBytes = sum()
 	case "endpoints_subscribers":
 		s.Subscribers = sum()
 		s.SubscribersByNode = map[string]float64{}

@@ -104,7 +104,7 @@ func TestScrape(t *testing.T) {
 				}
 			}
 			// Real process metrics of this test process.
-			if s.ResidentMemoryBytes < 1<<20 || s.HeapInuseBytes < 1<<18 || s.HeapInuseBytes > s.ResidentMemoryBytes {
+			if s.ResidentMemoryBytes < 1<<20 || s.HeapInuseBytes < 1<<18 || s.HeapInuseBytes > s.ResidentMemoryBytes || s.HeapAllocBytes <= 0 || s.HeapAllocBytes > s.HeapInuseBytes {
 				t.Errorf("resident memory %v, heap in use %v: want this process's", s.ResidentMemoryBytes, s.HeapInuseBytes)
 			}
 			if s.Goroutines < 1 || s.StartTime < float64(time.Now().Add(-time.Hour).Unix()) {

@@ -70,16 +70,16 @@ type MemoryPerSubscriber struct {
 	ProfileBeforeBytes        float64 `json:"profileBeforeBytes,omitempty"`
 	ProfileLoadBytes          float64 `json:"profileLoadBytes,omitempty"`
 	ProfileBytesPerSubscriber float64 `json:"profileBytesPerSubscriber,omitempty"`
-	// HeapAfterGC* is the heap in use right after those profiles' forced
-	// GCs: no garbage, no sampling error. heap_per_subscriber uses it
-	// when there.
+	// HeapAfterGC* is the live heap (go_memstats_heap_alloc_bytes) right
+	// after those profiles' forced GCs: no garbage, no sampling error.
+	// heap_per_subscriber uses it when there.
 	HeapAfterGCBeforeBytes        float64 `json:"heapAfterGCBeforeBytes,omitempty"`
 	HeapAfterGCLoadBytes          float64 `json:"heapAfterGCLoadBytes,omitempty"`
 	HeapAfterGCBytesPerSubscriber float64 `json:"heapAfterGCBytesPerSubscriber,omitempty"`
 }
 
 // HeapProfiles are the heap profiles' inuse totals a run took, and the
-// heap in use right after each profile's forced GC (0: none).
+// live heap right after each profile's forced GC (0: none).
 type HeapProfiles struct {
 	BeforeBytes, LoadBytes               float64
 	BeforeAfterGCBytes, LoadAfterGCBytes float64
@@ -287,7 +287,7 @@ func subscribersText(s *Subscribers) string {
 	}
 	txt += fmt.Sprintf("; per subscriber (%.0f): heap %s, rss %s", m.Subscribers, signedBytes(m.HeapBytesPerSubscriber), signedBytes(m.RSSBytesPerSubscriber))
 	if m.HeapAfterGCBytesPerSubscriber != 0 {
-		txt += fmt.Sprintf(", heap after GC %s", signedBytes(m.HeapAfterGCBytesPerSubscriber))
+		txt += fmt.Sprintf(", live heap after GC %s", signedBytes(m.HeapAfterGCBytesPerSubscriber))
 	}
 	if m.ProfileBytesPerSubscriber != 0 {
 		txt += fmt.Sprintf(", live heap (pprof) %s", signedBytes(m.ProfileBytesPerSubscriber))

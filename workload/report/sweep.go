@@ -13,10 +13,11 @@ import (
 // and memory = a + b x subscribers fitted over the steps.
 type Sweep struct {
 	Steps []SweepStep `json:"steps"`
-	// Heap fits go_memstats_heap_inuse_bytes against the controller's
-	// subscriber count: taken right after a forced GC when every step has
-	// that figure (HeapSource "after forced GC"), else the window medians
-	// ("window median"). HeapWindow is always the window medians' fit, RSS
+	// Heap fits the heap against the controller's subscriber count: the
+	// live heap (go_memstats_heap_alloc_bytes right after a forced GC)
+	// when every step has it (HeapSource HeapAfterGC), else heap in use
+	// (go_memstats_heap_inuse_bytes), window medians (HeapWindowMedian).
+	// HeapWindow is always the window medians' fit, RSS
 	// resident memory's, Profile the heap profiles' live heap (when every
 	// step has one). Nil when there is no fit; FitError says why.
 	Heap       *Fit   `json:"heap,omitempty"`
@@ -47,8 +48,8 @@ type SweepStep struct {
 	// ProfileInuseBytes is the live heap from a heap profile taken at the
 	// step's end (0: the controller serves no pprof).
 	ProfileInuseBytes float64 `json:"profileInuseBytes,omitempty"`
-	// HeapAfterGCBytes is the heap in use scraped right after that
-	// profile's forced GC: the live heap without garbage (0: none).
+	// HeapAfterGCBytes is go_memstats_heap_alloc_bytes scraped right after
+	// that profile's forced GC: the live heap (0: none).
 	HeapAfterGCBytes float64 `json:"heapAfterGCBytes,omitempty"`
 	// CPUSeconds is the controller's CPU from Started to Ended,
 	// MessagesSent its gRPC messages sent then (the new streams'
@@ -88,8 +89,8 @@ func Window(samples []dstmetrics.Sample, from, to time.Time) WindowStats {
 
 // Sweep.HeapSource values.
 const (
-	HeapAfterGC      = "after forced GC"
-	HeapWindowMedian = "window median"
+	HeapAfterGC      = "live, after forced GC"
+	HeapWindowMedian = "in use, window median"
 )
 
 // MinWindowSamples is how many samples a steadiness window needs.
@@ -201,13 +202,13 @@ func sweepMarkdown(p func(string, ...any), sw *Sweep) {
 		return
 	}
 	p("\n## Subscriber sweep\n\n")
-	p("memory = a + b x subscribers, least squares over the steps' window medians (steady: heap in use within %.0f%% or %s over the window).\n\n",
+	p("memory = a + b x subscribers, least squares over the steps (window medians, or the live heap right after a forced GC; steady: heap in use within %.0f%% or %s over the window).\n\n",
 		100*scenario.SteadyTolerance, scenario.FormatValue(scenario.UnitBytes, scenario.SteadyFloorBytes))
 	p("| | b (per subscriber) | ± | a | R² |\n|---|---|---|---|---|\n")
 	for _, row := range []struct {
 		name string
 		f    *Fit
-	}{{"heap in use (" + sw.HeapSource + ")", sw.Heap}, {"heap in use (window median)", windowIfOther(sw)}, {"rss", sw.RSS}, {"live heap (pprof)", sw.Profile}} {
+	}{{"heap (" + sw.HeapSource + ")", sw.Heap}, {"heap (" + HeapWindowMedian + ")", windowIfOther(sw)}, {"rss", sw.RSS}, {"live heap (pprof)", sw.Profile}} {
 		if row.f == nil {
 			continue
 		}
@@ -217,7 +218,7 @@ func sweepMarkdown(p func(string, ...any), sw *Sweep) {
 	if sw.FitError != "" {
 		p("\nNo fit: %s\n", sw.FitError)
 	}
-	p("\n| streams | subscribers | held after | steady | samples | heap in use | heap range | heap after GC | rss | live heap | cpu | messages | cpu/message |\n")
+	p("\n| streams | subscribers | held after | steady | samples | heap in use | heap range | live heap after GC | rss | live heap | cpu | messages | cpu/message |\n")
 	p("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, st := range sw.Steps {
 		p("| %d | %.0f | %s | %v | %d | %s | %s | %s | %s | %s | %.2fs | %.0f | %s |\n", st.Streams, st.Subscribers,

@@ -36,7 +36,7 @@ func sweepPlot(r *Report) (*plot.Plot, error) {
 		y    func(SweepStep) float64
 		c    color.Color
 	}{
-		{"heap in use (" + sw.HeapSource + ")", sw.Heap, func(st SweepStep) float64 {
+		{"heap (" + sw.HeapSource + ")", sw.Heap, func(st SweepStep) float64 {
 			if sw.HeapSource == HeapAfterGC {
 				return st.HeapAfterGCBytes
 			}

@@ -99,9 +99,10 @@ func (r *run) heapProfile(ctx context.Context, name string) (dstmetrics.HeapProf
 }
 
 // heapAfterGC scrapes the controller right after a heap profile forced a
-// GC: its heap in use then holds no garbage, so it is the live heap (plus
-// fragmentation) without the profile's sampling error or the GC cycle's
-// sawtooth. 0 when the scrape fails.
+// GC (runtime.GC returns once the sweep is done): its heap allocated bytes
+// are then the live heap, without the profile's sampling error, the GC
+// cycle's sawtooth or the fragmentation heap in use carries. 0 when the
+// scrape fails.
 func (r *run) heapAfterGC(ctx context.Context) float64 {
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -110,7 +111,7 @@ func (r *run) heapAfterGC(ctx context.Context) float64 {
 		r.cfg.Log.Info("no heap figure after the forced GC", "err", err)
 		return 0
 	}
-	return s.HeapInuseBytes
+	return s.HeapAllocBytes
 }
 
 // runHeapProfile is heapProfile where a profile is a bonus: a controller
