@@ -78,15 +78,17 @@ func TestRealSubscriberSweep(t *testing.T) {
 		t.Fatalf("sweep %+v", sw)
 	}
 	for i, st := range sw.Steps {
-		if st.Subscribers != float64(st.Streams) || st.Samples < report.MinWindowSamples || st.ProfileInuseBytes <= 0 {
+		if st.Subscribers != float64(st.Streams) || st.Samples < report.MinWindowSamples || st.ProfileInuseBytes <= 0 || st.HeapAfterGCBytes <= 0 {
 			t.Errorf("step %d: %+v", i, st)
 		}
 		if _, err := os.Stat(filepath.Join(out, "heap-step"+string(rune('1'+i))+".pb.gz")); err != nil {
 			t.Errorf("step %d heap profile: %v", i, err)
 		}
 	}
-	if sw.Heap.SlopeBytesPerSubscriber <= 0 || sw.Profile == nil || sw.Profile.SlopeBytesPerSubscriber <= 0 {
-		t.Errorf("fits: heap %+v profile %+v", *sw.Heap, sw.Profile)
+	// The controller serves pprof (dstload up passes -enable-pprof), so
+	// the heap fit is the live heap after each step's forced GC.
+	if sw.HeapSource != report.HeapAfterGC || sw.Heap.SlopeBytesPerSubscriber <= 0 || sw.Heap.R2 <= 0 || sw.Profile == nil || sw.HeapWindow == nil {
+		t.Errorf("fits: heap (%s) %+v profile %+v window %+v", sw.HeapSource, *sw.Heap, sw.Profile, sw.HeapWindow)
 	}
 	t.Logf("heap: %+v; rss: %+v; live heap: %+v; unsteady steps %d", *sw.Heap, *sw.RSS, sw.Profile, sw.Unsteady)
 	if !strings.Contains(stdout, "sweep: 4 steps") || !strings.Contains(stdout, "R² ") {
