@@ -20,9 +20,11 @@ func newCompareCmd(a *app) *cobra.Command {
 		Use:   "compare A.json B.json",
 		Short: "Compare two run reports (A = reference, B = candidate)",
 		Long: `Print the headline numbers of two report.json files side by side with their
-deltas. A number is flagged as a regression when B is worse than A by more
-than --tolerance (and by more than the metric's noise floor, e.g. 5ms for
-latencies); a verdict going from pass to fail is one too. With
+deltas, memory per subscriber and a sweep's fit included. A number is
+flagged as a regression when B is worse than A by more than --tolerance
+(and by more than the metric's noise floor, e.g. 5ms for latencies); a
+verdict going from pass to fail is one too. It is flagged as an
+improvement when B is better by as much (same tolerance and floor). With
 --fail-on-regression the exit code is 3 when anything regressed.`,
 		Args:              exactArgs(2),
 		ValidArgsFunction: completeJSONFiles,

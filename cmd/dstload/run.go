@@ -38,6 +38,7 @@ func newRunCmd(a *app) *cobra.Command {
 		cleanup         bool
 		saveRecords     bool
 		out             runOutput
+		clientNodes     int
 	)
 	cmd := &cobra.Command{
 		Use:   "run SCENARIO|FILE",
@@ -88,6 +89,12 @@ machines and CI, e.g.:
 			o, err := scenarioOverrides(cmd, scale, duration, cycles, hold, settle)
 			if err != nil {
 				return err
+			}
+			if cmd.Flags().Changed("client-nodes") {
+				if clientNodes < 1 {
+					return usageErrorf("invalid --client-nodes %d: use 1 or more", clientNodes)
+				}
+				o.Nodes = clientNodes
 			}
 			if err := out.check(); err != nil {
 				return err
@@ -164,6 +171,9 @@ machines and CI, e.g.:
 				// Churn and clients are the chart's pods; --destination-addr
 				// is then the address the client pods dial (default: the
 				// chart's, Linkerd's in-cluster Service).
+				if rcfg.Scenario.Sweep != nil {
+					return usageErrorf("scenario %s sweeps the streams, which 'dstload run' does on the local provider only (its clients run in this process); use an environment made with 'dstload up --provider local'", rcfg.Scenario.Name)
+				}
 				var ic runner.InCluster
 				// The tag follows the last colon (a registry host may
 				// carry a port).
@@ -190,6 +200,7 @@ machines and CI, e.g.:
 	f.IntVar(&cycles, "cycles", -1, "replace the scenario's oscillation cycles")
 	f.StringVar(&hold, "hold", "", "replace the holds at max and min: one duration for both, or MAX,MIN (e.g. 20s,40s)")
 	f.DurationVar(&settle, "settle", 0, "replace how long the run waits after the last event for convergence")
+	f.IntVar(&clientNodes, "client-nodes", 0, "replace clients.nodes: how many nodes the client processes sit on (the controller's filter keys per service)")
 	f.StringVar(&outDir, "out", "", "directory for report.json, report.md and plots (default <state-dir>/<name>/runs/<scenario>-<time>)")
 	f.StringVar(&plotFormat, "plot-format", "svg", "plot format: svg or png")
 	f.BoolVar(&keep, "keep", false, "leave the target Services and Deployments (and on k3d/kubeconfig the churn and client pods) installed after the run")

@@ -202,5 +202,8 @@ func DestinationArgs(bin, kubeconfig, grpcAddr, adminAddr string) []string {
 		"-enable-ipv6=false",
 		"-default-opaque-ports=25,587,3306,4444,5432,6379,9300,11211",
 		"-log-level=info",
+		// The chart's enablePprof (off by default there): dstload's heap
+		// profiles need it, and this admin server listens on loopback.
+		"-enable-pprof",
 	}
 }

@@ -546,7 +546,7 @@ func (c *Client) Records() record.Set {
 		}
 		s.Streams = append(s.Streams, info)
 	}
-	s.Sampling = []record.Sampling{{Client: name, Streams: len(c.streams), Sampled: sampled}}
+	s.Sampling = []record.Sampling{{Client: name, Streams: len(c.streams), Sampled: sampled, Node: c.o.Token.NodeName}}
 	c.recMu.Lock()
 	defer c.recMu.Unlock()
 	s.Receipts = make([]record.Receipt, len(c.receipts))

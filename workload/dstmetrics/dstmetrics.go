@@ -26,12 +26,28 @@ type Sample struct {
 	Error string `json:"error,omitempty"`
 
 	ResidentMemoryBytes float64 `json:"residentMemoryBytes"`
-	CPUSeconds          float64 `json:"cpuSeconds"`
-	Goroutines          float64 `json:"goroutines"`
+	// HeapInuseBytes is go_memstats_heap_inuse_bytes: the Go heap's spans
+	// in use, which tracks live objects more closely than RSS (which keeps
+	// memory the runtime has not yet returned).
+	HeapInuseBytes float64 `json:"heapInuseBytes"`
+	// HeapAllocBytes is go_memstats_heap_alloc_bytes: the bytes of heap
+	// objects not yet freed; right after a full GC, the live heap.
+	HeapAllocBytes float64 `json:"heapAllocBytes"`
+	CPUSeconds     float64 `json:"cpuSeconds"`
+	Goroutines     float64 `json:"goroutines"`
 	// StartTime is process_start_time_seconds: a change means a restart.
 	StartTime float64 `json:"startTimeSeconds"`
 	// Subscribers is the sum of endpoints_subscribers over all services.
 	Subscribers float64 `json:"endpointsSubscribers"`
+	// SubscriberGroups counts the endpoints_subscribers series above zero:
+	// one per filter group (service port, hostname, nodename) the
+	// controller keeps state for since linkerd2 #15166. SubscriberNodes
+	// counts their distinct nodename labels; SubscribersByNode sums the
+	// subscribers per nodename (kept out of report.json's series, the
+	// report summarises it).
+	SubscriberGroups  int                `json:"subscriberGroups,omitempty"`
+	SubscriberNodes   int                `json:"subscriberNodes,omitempty"`
+	SubscribersByNode map[string]float64 `json:"-"`
 	// QueueOverflows is the sum of endpoint_updates_queue_overflow.
 	QueueOverflows float64 `json:"endpointUpdatesQueueOverflow"`
 	// gRPC server stream counters (go-grpc-prometheus), summed over methods.
@@ -99,8 +115,25 @@ func (s *Sample) add(mf *dto.MetricFamily) {
 		s.Goroutines = sum()
 	case "process_start_time_seconds":
 		s.StartTime = sum()
+	case "go_memstats_heap_inuse_bytes":
+		s.HeapInuseBytes = sum()
+	case "go_memstats_heap_alloc_bytes":
+		s.HeapAllocBytes = sum()
 	case "endpoints_subscribers":
 		s.Subscribers = sum()
+		s.SubscribersByNode = map[string]float64{}
+		for _, m := range mf.GetMetric() {
+			if value(m) <= 0 {
+				continue
+			}
+			s.SubscriberGroups++
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "nodename" {
+					s.SubscribersByNode[l.GetValue()] += value(m)
+				}
+			}
+		}
+		s.SubscriberNodes = len(s.SubscribersByNode)
 	case "endpoint_updates_queue_overflow", "endpoint_updates_queue_overflow_total":
 		s.QueueOverflows += sum()
 	case "grpc_server_started_total":
@@ -217,4 +250,22 @@ func (s *Sampler) Latest() (Sample, bool) {
 		}
 	}
 	return Sample{}, false
+}
+
+// WaitFirst waits until the sampler has a sample, ctx ends or timeout
+// passes; a nil sampler returns at once.
+func (s *Sampler) WaitFirst(ctx context.Context, timeout time.Duration) {
+	if s == nil {
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		s.mu.Lock()
+		n := len(s.samples)
+		s.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

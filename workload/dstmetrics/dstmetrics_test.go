@@ -2,11 +2,14 @@ package dstmetrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -29,8 +32,12 @@ func destinationRegistry(t *testing.T) (*prometheus.Registry, *prometheus.GaugeV
 	sent := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "grpc_server_msg_sent_total"}, []string{"grpc_type", "grpc_service", "grpc_method"})
 	reg.MustRegister(subs, overflow, started, handled, sent)
 
-	subs.WithLabelValues("local", "dst", "svc-0", "80", "", "").Set(30)
-	subs.WithLabelValues("local", "dst", "svc-1", "80", "", "").Set(12)
+	// Since linkerd2 #15166 one series per filter group: node-a holds
+	// svc-0 twice over, and a group that emptied reads 0 until removed.
+	subs.WithLabelValues("local", "dst", "svc-0", "80", "", "node-a").Set(20)
+	subs.WithLabelValues("local", "dst", "svc-0", "80", "", "node-b").Set(10)
+	subs.WithLabelValues("local", "dst", "svc-1", "80", "", "node-a").Set(12)
+	subs.WithLabelValues("local", "dst", "svc-1", "80", "", "node-c").Set(0)
 	overflow.WithLabelValues("svc-0.dst.svc.cluster.local:80").Add(2)
 	overflow.WithLabelValues("svc-1.dst.svc.cluster.local:80").Add(1)
 	const svc, m = "io.linkerd.proxy.destination.Destination", "Get"
@@ -81,6 +88,10 @@ func TestScrape(t *testing.T) {
 				got, want float64
 			}{
 				{"subscribers", s.Subscribers, 42},
+				{"subscriber groups", float64(s.SubscriberGroups), 3},
+				{"subscriber nodes", float64(s.SubscriberNodes), 2},
+				{"subscribers on node-a", s.SubscribersByNode["node-a"], 32},
+				{"subscribers on node-b", s.SubscribersByNode["node-b"], 10},
 				{"overflows", s.QueueOverflows, 3},
 				{"grpc started", s.GRPCStarted, 45},
 				{"grpc handled", s.GRPCHandled, 3},
@@ -93,8 +104,8 @@ func TestScrape(t *testing.T) {
 				}
 			}
 			// Real process metrics of this test process.
-			if s.ResidentMemoryBytes < 1<<20 {
-				t.Errorf("resident memory %v, want this process's RSS", s.ResidentMemoryBytes)
+			if s.ResidentMemoryBytes < 1<<20 || s.HeapInuseBytes < 1<<18 || s.HeapInuseBytes > s.ResidentMemoryBytes || s.HeapAllocBytes <= 0 || s.HeapAllocBytes > s.HeapInuseBytes {
+				t.Errorf("resident memory %v, heap in use %v: want this process's", s.ResidentMemoryBytes, s.HeapInuseBytes)
 			}
 			if s.Goroutines < 1 || s.StartTime < float64(time.Now().Add(-time.Hour).Unix()) {
 				t.Errorf("goroutines %v start %v", s.Goroutines, s.StartTime)
@@ -181,5 +192,31 @@ func TestSampler(t *testing.T) {
 	}
 	if !failing || !since.Equal(first) || msg == "" {
 		t.Fatalf("Health = %v %v %q, want failing since %v", failing, since, msg, first)
+	}
+}
+
+func TestFetchHeapProfile(t *testing.T) {
+	// A live heap of known size: 64 MiB in 1 MiB objects held until the
+	// profile is taken (the runtime samples every 512 KiB on average, so
+	// the estimate is close to, not exactly, 64 MiB).
+	hold := make([][]byte, 64)
+	for i := range hold {
+		hold[i] = make([]byte, 1<<20)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/debug/pprof/heap", pprof.Handler("heap"))
+	url, _ := serve(t, mux)
+	hp, err := FetchHeapProfile(context.Background(), http.DefaultClient, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hp.InuseBytes < 48<<20 || hp.InuseBytes > 256<<20 || len(hp.Raw) == 0 {
+		t.Errorf("inuse %v bytes (want about 64 MiB), raw %d bytes", hp.InuseBytes, len(hp.Raw))
+	}
+	runtime.KeepAlive(hold)
+
+	none, _ := serve(t, http.NotFoundHandler())
+	if _, err := FetchHeapProfile(context.Background(), http.DefaultClient, none); !errors.Is(err, ErrNoPprof) {
+		t.Errorf("no pprof: err %v, want ErrNoPprof", err)
 	}
 }

@@ -167,6 +167,9 @@ type Sampling struct {
 	Client  string `json:"client"`
 	Streams int    `json:"streams"`
 	Sampled int    `json:"sampled"`
+	// Node is the nodeName of the client's context token: the node it
+	// sits on as the destination controller sees it.
+	Node string `json:"node,omitempty"`
 }
 
 // ProcessStat is what one dstload workload process cost and how promptly

@@ -66,6 +66,10 @@ func Build(in Input) *Report {
 	r.Endpoints = endpointSeries(in.Records, s, 2000)
 	r.Instrument = instrument(upd, in.Records.Processes, r.Destination.CPUSeconds)
 	r.Instrument.HostCPUBusy = in.HostCPUBusy
+	r.Subscribers = subscribers(in, in.LoadStart, in.LoadEnd)
+	if in.SweepSteps != nil {
+		r.Sweep = buildSweep(in.SweepSteps, in.Destination)
+	}
 	r.Criteria = judge(r, s)
 	r.Verdict = Pass
 	for _, c := range r.Criteria {
@@ -89,11 +93,14 @@ func scenarioInfo(s *scenario.Scenario, o scenario.Overrides) Scenario {
 		JitterSeconds: s.Churn.Jitter.Seconds(), Cycles: s.Churn.Cycles,
 		DurationSeconds: s.Churn.Duration.Seconds(), SettleSeconds: s.Settle.Seconds(),
 		Streams: s.Clients.Streams, Processes: s.Clients.Processes, Connections: s.Clients.Connections,
-		SampleStreams: s.Clients.SampleStreams,
+		SampleStreams: s.Clients.SampleStreams, ClientNodes: s.ClientNodes(), Zones: s.Clients.Zones,
 		Overrides: Overrides{
 			Scale: o.Scale, DurationSeconds: o.Duration.Seconds(), HoldMaxSeconds: o.HoldMax.Seconds(),
-			HoldMinSeconds: o.HoldMin.Seconds(), SettleSeconds: o.Settle.Seconds(),
+			HoldMinSeconds: o.HoldMin.Seconds(), SettleSeconds: o.Settle.Seconds(), ClientNodes: o.Nodes,
 		},
+	}
+	if s.Sweep != nil {
+		info.SweepSteps = append([]int(nil), s.Sweep.Steps...)
 	}
 	if o.Cycles >= 0 {
 		c := o.Cycles

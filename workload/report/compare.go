@@ -11,8 +11,9 @@ import (
 )
 
 // headline is one number `dstload compare` puts side by side. Lower is
-// better for all of them. Judged ones can be regressions; context ones
-// (the cluster's own delay, or numbers that include it) are shown only.
+// better for all of them. Judged ones can be regressions or improvements;
+// context ones (the cluster's own delay, or numbers that include it) are
+// shown only.
 type headline struct {
 	name   string
 	unit   scenario.Unit
@@ -56,7 +57,7 @@ var (
 const latencyFloor = 0.005 // 5ms
 
 func headlines() []headline {
-	return []headline{
+	return append([]headline{
 		{"update latency p50", scenario.UnitSeconds, true, latencyFloor, q(upd, p50)},
 		{"update latency p95", scenario.UnitSeconds, true, latencyFloor, q(upd, p95)},
 		{"update latency p99", scenario.UnitSeconds, true, latencyFloor, q(upd, p99)},
@@ -76,7 +77,7 @@ func headlines() []headline {
 		{"k8s convergence p99 (cluster)", scenario.UnitSeconds, false, 0, q(kube, p99)},
 		{"e2e latency p99 (incl. cluster)", scenario.UnitSeconds, false, 0, q(e2e, p99)},
 		{"first-update latency p99", scenario.UnitSeconds, false, 0, q(first, p99)},
-	}
+	}, subscriberHeadlines()...)
 }
 
 // Row is one line of the A/B table.
@@ -91,7 +92,13 @@ type Row struct {
 	Delta      *float64 `json:"delta"`
 	DeltaRatio *float64 `json:"deltaRatio"`
 	Regression bool     `json:"regression"`
-	Note       string   `json:"note,omitempty"`
+	// Improvement: B is better than A by as much as a regression would be
+	// worse (the same tolerance and floor).
+	Improvement bool `json:"improvement"`
+	// Floor is the noise floor the delta had to pass (the metric's own, or
+	// twice the fits' combined standard error when larger).
+	Floor float64 `json:"floor,omitempty"`
+	Note  string  `json:"note,omitempty"`
 }
 
 // Side names one report of the comparison.
@@ -108,17 +115,19 @@ type Side struct {
 type Comparison struct {
 	A, B Side `json:"-"`
 	// Sides repeats A and B for JSON output.
-	Sides       map[string]Side `json:"sides"`
-	Tolerance   float64         `json:"tolerance"`
-	Rows        []Row           `json:"rows"`
-	Regressions int             `json:"regressions"`
-	Warnings    []string        `json:"warnings,omitempty"`
+	Sides        map[string]Side `json:"sides"`
+	Tolerance    float64         `json:"tolerance"`
+	Rows         []Row           `json:"rows"`
+	Regressions  int             `json:"regressions"`
+	Improvements int             `json:"improvements"`
+	Warnings     []string        `json:"warnings,omitempty"`
 }
 
 // Compare puts B (the candidate) against A (the reference). A judged
 // number regresses when B is worse than A by more than tolerance (a ratio,
-// 0.1 = 10%) and by more than the metric's noise floor; a verdict that went
-// from pass to fail is a regression too.
+// 0.1 = 10%) and by more than the metric's noise floor, and improves when
+// B is better by as much; a verdict that went from pass to fail is a
+// regression too, from fail to pass an improvement.
 func Compare(a, b *Report, aPath, bPath string, tolerance float64) Comparison {
 	side := func(r *Report, path string) Side {
 		return Side{Path: path, Scenario: r.Scenario.Name, Shape: r.Scenario.Shape, Verdict: r.Verdict,
@@ -136,6 +145,9 @@ func Compare(a, b *Report, aPath, bPath string, tolerance float64) Comparison {
 	vr := Row{Metric: "verdict", Unit: "verdict", Judged: true, Note: a.Verdict + " -> " + b.Verdict}
 	if a.Verdict != Fail && b.Verdict == Fail {
 		vr.Regression = true
+	}
+	if a.Verdict == Fail && b.Verdict == Pass {
+		vr.Improvement = true
 	}
 	c.Rows = append(c.Rows, vr)
 	for _, side := range []struct {
@@ -165,7 +177,10 @@ func Compare(a, b *Report, aPath, bPath string, tolerance float64) Comparison {
 				r := d / math.Abs(av)
 				row.DeltaRatio = &r
 			}
-			row.Regression = h.judged && d > h.floor && d > tolerance*math.Abs(av)
+			row.Floor = max(h.floor, fitNoise(h.name, a, b))
+			beyond := math.Abs(d) > row.Floor && math.Abs(d) > tolerance*math.Abs(av)
+			row.Regression = h.judged && beyond && d > 0
+			row.Improvement = h.judged && beyond && d < 0
 		case aok && !bok:
 			row.Note = "no data in B"
 			row.Regression = h.judged
@@ -177,6 +192,9 @@ func Compare(a, b *Report, aPath, bPath string, tolerance float64) Comparison {
 	for _, r := range c.Rows {
 		if r.Regression {
 			c.Regressions++
+		}
+		if r.Improvement {
+			c.Improvements++
 		}
 	}
 	return c
@@ -198,6 +216,9 @@ func WriteComparison(w io.Writer, c Comparison) error {
 			flag := ""
 			if r.Regression {
 				flag = "REGRESSION"
+			}
+			if r.Improvement {
+				flag = "IMPROVEMENT"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t\t\t%s\n", r.Metric, strings.ToUpper(c.A.Verdict), strings.ToUpper(c.B.Verdict), flag)
 			continue
@@ -223,8 +244,12 @@ func WriteComparison(w io.Writer, c Comparison) error {
 			rel = fmt.Sprintf("%+.1f%%", 100**r.DeltaRatio)
 		}
 		flag := r.Note
+		beyond := fmt.Sprintf(" (beyond %.0f%% and %s)", 100*c.Tolerance, scenario.FormatValue(r.Unit, r.Floor))
 		if r.Regression {
-			flag = strings.TrimSpace("REGRESSION " + r.Note)
+			flag = strings.TrimSpace("REGRESSION" + beyond + " " + r.Note)
+		}
+		if r.Improvement {
+			flag = strings.TrimSpace("IMPROVEMENT" + beyond + " " + r.Note)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Metric, val(r.A), val(r.B), delta, rel, flag)
 	}
@@ -233,6 +258,9 @@ func WriteComparison(w io.Writer, c Comparison) error {
 		fmt.Fprintf(&b, "\n%d regression(s) beyond %.0f%% tolerance\n", c.Regressions, 100*c.Tolerance)
 	} else {
 		fmt.Fprintf(&b, "\nno regression beyond %.0f%% tolerance\n", 100*c.Tolerance)
+	}
+	if c.Improvements > 0 {
+		fmt.Fprintf(&b, "%d improvement(s) beyond %.0f%% tolerance (the same noise floors)\n", c.Improvements, 100*c.Tolerance)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -105,6 +105,8 @@ func measure(r *Report, metric string) (value float64, ok bool, reason string) {
 			return 0, false, "no destination metrics sample"
 		}
 		return float64(d.Restarts), true, ""
+	case scenario.HeapPerSubscriber, scenario.MemoryPerSubscriber:
+		return perSubscriber(r, metric)
 	case scenario.QueueOverflows:
 		if len(d.Samples) == d.ScrapeErrors {
 			return 0, false, "no destination metrics sample"

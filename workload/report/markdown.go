@@ -86,6 +86,10 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	p("- memory max %s; load window %s -> %s\n", bytesText(d.MemoryMaxBytes), bytesText(d.MemoryLoadStartBytes), bytesText(d.MemoryLoadEndBytes))
 	p("- cpu %.2fs, goroutines max %.0f, subscribers max %.0f (min while loaded %.0f), queue overflows %.0f, restarts %d\n",
 		d.CPUSeconds, d.GoroutinesMax, d.SubscribersMax, d.SubscribersLoadMin, d.QueueOverflows, d.Restarts)
+	if r.Subscribers != nil {
+		p("- subscribers: %s\n", subscribersText(r.Subscribers))
+	}
+	sweepMarkdown(p, r.Sweep)
 	if len(plots) > 0 {
 		p("\n## Plots\n\n")
 		for _, f := range plots {
@@ -142,6 +146,9 @@ func overridesText(o Overrides) string {
 	}
 	if o.SettleSeconds != 0 {
 		parts = append(parts, "settle "+secs(o.SettleSeconds))
+	}
+	if o.ClientNodes != 0 {
+		parts = append(parts, fmt.Sprintf("client nodes %d", o.ClientNodes))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -21,6 +21,7 @@ const (
 	PlotLatencyCDF = "latency-cdf"
 	PlotEndpoints  = "endpoints"
 	PlotTimeline   = "timeline"
+	PlotSweep      = "subscriber-sweep"
 )
 
 var (
@@ -47,6 +48,10 @@ var figures = []figure{
 		return []*plot.Plot{p}, err
 	}},
 	{PlotTimeline, 8 * vg.Inch, timelinePanels},
+	{PlotSweep, 4.5 * vg.Inch, func(r *Report) ([]*plot.Plot, error) {
+		p, err := sweepPlot(r)
+		return []*plot.Plot{p}, err
+	}},
 }
 
 const figureWidth = 9 * vg.Inch

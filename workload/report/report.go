@@ -59,8 +59,12 @@ type Report struct {
 	Destination Destination     `json:"destination"`
 	Endpoints   []EndpointPoint `json:"endpoints"`
 	// Instrument is how far dstload's own measurement can be trusted.
-	Instrument Instrument        `json:"instrument"`
-	Criteria   []CriterionResult `json:"criteria"`
+	Instrument Instrument `json:"instrument"`
+	// Subscribers is where the streams sat and what each cost
+	// (subscribers.go); Sweep the subscriber sweep's steps and fit.
+	Subscribers *Subscribers      `json:"subscribers,omitempty"`
+	Sweep       *Sweep            `json:"sweep,omitempty"`
+	Criteria    []CriterionResult `json:"criteria"`
 	// Fault is what stopped the run early (nil: it ran to its end).
 	Fault *Fault `json:"fault,omitempty"`
 }
@@ -109,21 +113,27 @@ type Scenario struct {
 	Shape       string `json:"shape"`
 	Services    int    `json:"services"`
 	// EndpointsStart is each Deployment's replica count before the churn.
-	EndpointsStart  int       `json:"endpointsStart"`
-	Pattern         string    `json:"pattern"`
-	Min             int       `json:"min,omitempty"`
-	Max             int       `json:"max,omitempty"`
-	HoldMaxSeconds  float64   `json:"holdMaxSeconds,omitempty"`
-	HoldMinSeconds  float64   `json:"holdMinSeconds,omitempty"`
-	JitterSeconds   float64   `json:"jitterSeconds,omitempty"`
-	Cycles          int       `json:"cycles,omitempty"`
-	DurationSeconds float64   `json:"durationSeconds,omitempty"`
-	SettleSeconds   float64   `json:"settleSeconds"`
-	Streams         int       `json:"streams"`
-	Processes       int       `json:"processes"`
-	Connections     int       `json:"connections"`
-	SampleStreams   int       `json:"sampleStreams"`
-	Overrides       Overrides `json:"overrides"`
+	EndpointsStart  int     `json:"endpointsStart"`
+	Pattern         string  `json:"pattern"`
+	Min             int     `json:"min,omitempty"`
+	Max             int     `json:"max,omitempty"`
+	HoldMaxSeconds  float64 `json:"holdMaxSeconds,omitempty"`
+	HoldMinSeconds  float64 `json:"holdMinSeconds,omitempty"`
+	JitterSeconds   float64 `json:"jitterSeconds,omitempty"`
+	Cycles          int     `json:"cycles,omitempty"`
+	DurationSeconds float64 `json:"durationSeconds,omitempty"`
+	SettleSeconds   float64 `json:"settleSeconds"`
+	Streams         int     `json:"streams"`
+	Processes       int     `json:"processes"`
+	Connections     int     `json:"connections"`
+	SampleStreams   int     `json:"sampleStreams"`
+	// ClientNodes and Zones are where the client processes sit (local
+	// provider; in a cluster the pods' own nodes, see Subscribers).
+	ClientNodes int `json:"clientNodes"`
+	Zones       int `json:"zones,omitempty"`
+	// SweepSteps are a sweep's stream totals.
+	SweepSteps []int     `json:"sweepSteps,omitempty"`
+	Overrides  Overrides `json:"overrides"`
 }
 
 // Overrides records what the command line changed.
@@ -134,6 +144,7 @@ type Overrides struct {
 	HoldMaxSeconds  float64 `json:"holdMaxSeconds,omitempty"`
 	HoldMinSeconds  float64 `json:"holdMinSeconds,omitempty"`
 	SettleSeconds   float64 `json:"settleSeconds,omitempty"`
+	ClientNodes     int     `json:"clientNodes,omitempty"`
 }
 
 // Run is when the run happened.

@@ -372,17 +372,19 @@ func TestCompare(t *testing.T) {
 		return &c
 	}
 	tests := []struct {
-		name        string
-		b           *Report
-		regressions []string
-		warning     string
+		name                      string
+		b                         *Report
+		regressions, improvements []string
+		warning                   string
 	}{
 		{name: "same", b: worse(func(*Report) {})},
 		{name: "slower updates", b: worse(func(r *Report) { r.UpdateLatency.P99 = 0.5; r.UpdateLatency.Max = 0.6 }),
 			regressions: []string{"update latency p99", "update latency max"}},
 		{name: "within tolerance", b: worse(func(r *Report) { r.UpdateLatency.P99 = 0.109 })},
 		{name: "below noise floor", b: worse(func(r *Report) { r.UpdateLatency.P50 = 0.104 })},
-		{name: "better is fine", b: worse(func(r *Report) { r.UpdateLatency.P99 = 0.01; r.Destination.MemoryMaxBytes = 1 })},
+		{name: "better is an improvement", b: worse(func(r *Report) { r.UpdateLatency.P99 = 0.01; r.Destination.MemoryMaxBytes = 1 }),
+			improvements: []string{"update latency p99", "destination memory max"}},
+		{name: "better below the floor is not", b: worse(func(r *Report) { r.UpdateLatency.P50 -= 0.004 })},
 		{name: "more memory and errors", b: worse(func(r *Report) { r.Destination.MemoryMaxBytes *= 2; r.Totals.StreamErrors = 3 }),
 			regressions: []string{"stream errors", "destination memory max"}},
 		{name: "cluster slower is context", b: worse(func(r *Report) { r.KubeConvergence.P99 *= 10 })},
@@ -402,6 +404,15 @@ func TestCompare(t *testing.T) {
 			if strings.Join(got, ",") != strings.Join(tt.regressions, ",") || c.Regressions != len(tt.regressions) {
 				t.Errorf("regressions %v (%d), want %v", got, c.Regressions, tt.regressions)
 			}
+			var better []string
+			for _, r := range c.Rows {
+				if r.Improvement {
+					better = append(better, r.Metric)
+				}
+			}
+			if strings.Join(better, ",") != strings.Join(tt.improvements, ",") || c.Improvements != len(tt.improvements) {
+				t.Errorf("improvements %v (%d), want %v", better, c.Improvements, tt.improvements)
+			}
 			if tt.warning != "" && (len(c.Warnings) == 0 || !strings.Contains(c.Warnings[0], tt.warning)) {
 				t.Errorf("warnings %v, want %q", c.Warnings, tt.warning)
 			}
@@ -409,8 +420,11 @@ func TestCompare(t *testing.T) {
 			if err := WriteComparison(&b, c); err != nil {
 				t.Fatal(err)
 			}
-			if len(tt.regressions) > 0 && !strings.Contains(b.String(), "REGRESSION") {
-				t.Errorf("table lacks REGRESSION:\n%s", b.String())
+			if len(tt.regressions) > 0 && !strings.Contains(b.String(), "REGRESSION (beyond 10% and") {
+				t.Errorf("table lacks REGRESSION with its tolerance and floor:\n%s", b.String())
+			}
+			if len(tt.improvements) > 0 && !strings.Contains(b.String(), "IMPROVEMENT (beyond 10% and") {
+				t.Errorf("table lacks IMPROVEMENT with its tolerance and floor:\n%s", b.String())
 			}
 		})
 	}

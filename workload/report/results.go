@@ -159,6 +159,10 @@ type Input struct {
 	MetricsURL      string
 	MetricsInterval time.Duration
 	Destination     []dstmetrics.Sample
+	// HeapProfiles are the heap profiles taken before the first stream
+	// and at the load's end; SweepSteps a sweep's steps (nil: no sweep).
+	HeapProfiles HeapProfiles
+	SweepSteps   []SweepStep
 	// Fault stopped the run early (nil: none).
 	Fault *Fault
 	// ControllerLog holds the destination controller's error and warning

@@ -60,6 +60,10 @@ func WriteSummary(w io.Writer, r *Report) error {
 	d := r.Destination
 	fmt.Fprintf(&b, "  destination: memory max %s, cpu %.1fs, goroutines max %.0f, subscribers max %.0f, overflows %.0f, restarts %d, %d scrapes failed\n",
 		bytesText(d.MemoryMaxBytes), d.CPUSeconds, d.GoroutinesMax, d.SubscribersMax, d.QueueOverflows, d.Restarts, d.ScrapeErrors)
+	if r.Subscribers != nil {
+		fmt.Fprintf(&b, "  subscribers: %s\n", subscribersText(r.Subscribers))
+	}
+	b.WriteString(sweepSummary(r.Sweep))
 	fmt.Fprintf(&b, "  instrument: %s\n", instrumentText(r.Instrument))
 	b.WriteString("  criteria:\n")
 	tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)

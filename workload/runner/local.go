@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/dstload/dstload/workload/admin"
 	"github.com/dstload/dstload/workload/churn"
+	"github.com/dstload/dstload/workload/client"
 	"github.com/dstload/dstload/workload/dstmetrics"
 	"github.com/dstload/dstload/workload/eventfeed"
 	"github.com/dstload/dstload/workload/procstat"
@@ -50,6 +52,8 @@ type localBackend struct {
 	obsStopped  bool
 	cl          *clients
 	stopClients func()
+	// removeNodes removes the client nodes (nil: none made).
+	removeNodes func() error
 
 	churner   *churn.Churner
 	churnDone chan error
@@ -58,7 +62,18 @@ type localBackend struct {
 
 func (b *localBackend) deploy(ctx context.Context) (func(context.Context) error, error) {
 	b.r.progressf("%d target services x %d endpoints in namespace %s", b.tg.Count, b.tg.Replicas, b.tg.Namespace)
-	return b.r.deployTargets(ctx, b.tg, "targets")
+	rm, err := b.r.deployTargets(ctx, b.tg, "targets")
+	// The client nodes connect makes go with the targets.
+	return func(ctx context.Context) error {
+		var errs []error
+		if rm != nil {
+			errs = append(errs, rm(ctx))
+		}
+		if b.removeNodes != nil {
+			errs = append(errs, b.removeNodes())
+		}
+		return errors.Join(errs...)
+	}, err
 }
 
 func (b *localBackend) connect(ctx context.Context) error {
@@ -85,19 +100,37 @@ func (b *localBackend) connect(ctx context.Context) error {
 	}
 
 	b.r.enter("connect")
-	if b.cl, err = newClients(cfg, b.tg); err != nil {
+	nodes, removeNodes, err := b.r.clientNodes(ctx, b.tg)
+	b.removeNodes = removeNodes
+	if err != nil {
 		return err
 	}
+	if b.cl, err = newClients(cfg, b.tg, nodes); err != nil {
+		return err
+	}
+	// Memory before the first stream is what memory per subscriber is
+	// measured from (report.MemoryPerSubscriber).
+	b.sampler.WaitFirst(ctx, 10*time.Second)
+	r := b.r
+	r.heapProfiles.BeforeBytes, r.heapProfiles.BeforeAfterGCBytes = r.runHeapProfile(ctx, "heap-before.pb.gz")
 	cctx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	for _, c := range b.cl.list {
-		wg.Go(func() {
-			if err := c.Run(cctx); err != nil {
-				cfg.Log.Error("client stopped", "err", err)
-			}
-		})
+	start := func(list []*client.Client) {
+		for _, c := range list {
+			wg.Go(func() {
+				if err := c.Run(cctx); err != nil {
+					cfg.Log.Error("client stopped", "err", err)
+				}
+			})
+		}
 	}
 	b.stopClients = sync.OnceFunc(func() { stop(); wg.Wait() })
+	if cfg.Scenario.Sweep != nil {
+		// The sweep opens the streams step by step and holds each step.
+		r.sweepSteps, err = r.sweep(ctx, b.cl, start, b.sampler, func() string { return b.status(ctx) })
+		return err
+	}
+	start(b.cl.list)
 	return nil
 }
 

@@ -102,6 +102,12 @@ func orchestrate(ctx context.Context, r *run, env report.Environment, b backend)
 		err = r.load(lctx, b)
 	}
 	loadStart, loadEnd := r.loadStart, time.Now()
+	if n := len(r.sweepSteps); n > 0 {
+		// A sweep's load window is its last step: every stream open.
+		loadStart, loadEnd = r.sweepSteps[n-1].Held, r.sweepSteps[n-1].Ended
+	} else if err == nil {
+		r.heapProfiles.LoadBytes, r.heapProfiles.LoadAfterGCBytes = r.runHeapProfile(lctx, "heap-load.pb.gz")
+	}
 	fault := watch.stop()
 	r.fault = fault
 	switch {
@@ -182,7 +188,9 @@ func (r *run) load(ctx context.Context, b backend) error {
 			return err
 		}
 		r.loadStart = time.Now()
-		r.waitProgress(ctx, s.Churn.Duration, func() bool { b.poll(ctx); return false }, func() string { return b.status(ctx) })
+		if s.Sweep == nil { // a sweep held its steps while connecting
+			r.waitProgress(ctx, s.Churn.Duration, func() bool { b.poll(ctx); return false }, func() string { return b.status(ctx) })
+		}
 		return context.Cause(ctx)
 	}
 	r.enter("churn")
@@ -297,7 +305,7 @@ func (r *run) finish(env report.Environment, records record.Set, samples []dstme
 		Scenario: cfg.Scenario, Overrides: cfg.Overrides, Tool: cfg.Tool, Environment: env,
 		Started: r.started, Ended: time.Now(), LoadStart: loadStart, LoadEnd: loadEnd, Phases: r.endPhases(),
 		Records: records, MetricsURL: cfg.MetricsURL, MetricsInterval: cfg.MetricsInterval, Destination: samples,
-		HostCPUBusy: r.hostBusy(), Fault: fault,
+		HostCPUBusy: r.hostBusy(), Fault: fault, HeapProfiles: r.heapProfiles, SweepSteps: r.sweepSteps,
 	}
 	withControllerLog(&in, cfg.DestinationLog, in.Started, in.Ended)
 	rep := report.Build(in)
@@ -341,7 +349,7 @@ func Cleanup(ctx context.Context, kubeconfig, kubeContext, namespace, release st
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	tg := &Targets{Kubeconfig: kubeconfig, Context: kubeContext, Namespace: namespace, Release: release, Log: log}
-	return tg.Uninstall(ctx, cs)
+	return errors.Join(tg.Uninstall(ctx, cs), removeClientNodes(ctx, cs, namespace))
 }
 
 // RecordsFile is the raw records' file name (Config.SaveRecords).

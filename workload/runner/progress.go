@@ -65,7 +65,8 @@ func destinationStatus(sampler *dstmetrics.Sampler) string {
 		return fmt.Sprintf(", destination metrics unreachable since %s ago", time.Since(since).Round(time.Second))
 	}
 	if l, ok := sampler.Latest(); ok {
-		return fmt.Sprintf(", destination rss %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes), l.Subscribers)
+		return fmt.Sprintf(", destination rss %s heap %s subscribers %.0f", scenario.FormatValue(scenario.UnitBytes, l.ResidentMemoryBytes),
+			scenario.FormatValue(scenario.UnitBytes, l.HeapInuseBytes), l.Subscribers)
 	}
 	return ""
 }

@@ -156,6 +156,11 @@ type run struct {
 	selfCPULast          float64
 	selfLast             time.Time
 	warnedClusterLimited bool
+
+	// A sweep's steps (nil: no sweep) and the heap profiles' live heap
+	// before the first stream and at the load's end (0: none).
+	sweepSteps   []report.SweepStep
+	heapProfiles report.HeapProfiles
 	// loadStart is when churn (or the hold) began; fault stopped the run
 	// early (set once the load ended).
 	loadStart time.Time
@@ -199,7 +204,9 @@ type clients struct {
 	regs []*prometheus.Registry
 }
 
-func newClients(cfg Config, tg *Targets) (*clients, error) {
+// newClients makes the clients; client process i sits on node
+// nodes[i % len(nodes)] (its context token's nodeName).
+func newClients(cfg Config, tg *Targets, nodes []string) (*clients, error) {
 	s := cfg.Scenario
 	var svcs []client.Service
 	for _, n := range tg.Names() {
@@ -215,7 +222,7 @@ func newClients(cfg Config, tg *Targets) (*clients, error) {
 			Services:          svcs,
 			StreamsPerService: s.StreamsPerClientService(),
 			Connections:       s.Clients.Connections,
-			Token:             client.ContextToken{NS: tg.Namespace, NodeName: "dstload-host", Pod: fmt.Sprintf("dstload-client-%03d", i)},
+			Token:             client.ContextToken{NS: tg.Namespace, NodeName: nodes[i%len(nodes)], Pod: fmt.Sprintf("dstload-client-%03d", i)},
 			SampleStreams:     per,
 		}, cfg.Log.With("client", i), reg)
 		if err != nil {

@@ -2,10 +2,12 @@ package runner
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/dstload/dstload/internal/dsttest"
@@ -47,7 +49,7 @@ func TestTargetsAndClients(t *testing.T) {
 		_, addr := startDestination(t, c.Clientset, tg.Namespace, dsttest.Options{})
 		s := &scenario.Scenario{Services: scenario.Services{Count: 2, Endpoints: 3},
 			Clients: scenario.Clients{Streams: 8, Processes: 2, Connections: 1}}
-		cs, err := newClients(Config{Scenario: s, DestinationAddr: addr, Log: testLog(t)}, tg)
+		cs, err := newClients(Config{Scenario: s, DestinationAddr: addr, Log: testLog(t)}, tg, []string{"node-a", "node-b"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -69,6 +71,73 @@ func TestTargetsAndClients(t *testing.T) {
 		recs := cs.records()
 		if len(recs) != 2 || len(recs[0].Streams) != 4 || recs[0].Streams[0].Client == recs[1].Streams[0].Client {
 			t.Fatalf("records: %+v", recs)
+		}
+		// Client process i sits on node i % 2.
+		for i, want := range []string{"node-a", "node-b"} {
+			if got := recs[i].Sampling; len(got) != 1 || got[0].Node != want || got[0].Streams != 4 {
+				t.Errorf("client %d sampling %+v, want node %s", i, got, want)
+			}
+		}
+	})
+
+	t.Run("client nodes", func(t *testing.T) {
+		const ns = "dstload-nodes"
+		names, err := ensureClientNodes(ctx, c.Clientset, ns, 3, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []string{ns + "-client-000", ns + "-client-001", ns + "-client-002"}; !slices.Equal(names, want) {
+			t.Fatalf("names %v, want %v", names, want)
+		}
+		// KWOK takes them over: Ready, like the targets' nodes.
+		zones := map[string]string{}
+		if !waitFor(ctx, 30*time.Second, func() bool {
+			list, err := c.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{LabelSelector: clientNodeLabel + "=" + ns})
+			if err != nil || len(list.Items) != 3 {
+				return false
+			}
+			for _, n := range list.Items {
+				zones[n.Name] = n.Labels[corev1.LabelTopologyZone]
+				if n.Labels["type"] == "kwok" || !nodeIsReady(n) {
+					return false
+				}
+			}
+			return true
+		}) {
+			t.Fatalf("client nodes not Ready (or labelled for targets) in 30s; zones %v", zones)
+		}
+		if zones[names[0]] != "zone-0" || zones[names[1]] != "zone-1" || zones[names[2]] != "zone-0" {
+			t.Errorf("zones %v", zones)
+		}
+		// Again, without zones: the same nodes, relabelled.
+		if _, err := ensureClientNodes(ctx, c.Clientset, ns, 3, 0); err != nil {
+			t.Fatal(err)
+		}
+		n, err := c.Clientset.CoreV1().Nodes().Get(ctx, names[1], metav1.GetOptions{})
+		if err != nil || n.Labels[corev1.LabelTopologyZone] != "" {
+			t.Fatalf("node %s after ensure without zones: labels %v, err %v", names[1], n.Labels, err)
+		}
+		// A node of that name that is not ours is refused, not taken.
+		foreign := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: clientNodeName("dstload-other", 0)}}
+		if _, err := c.Clientset.CoreV1().Nodes().Create(ctx, foreign, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ensureClientNodes(ctx, c.Clientset, "dstload-other", 1, 0); err == nil || !strings.Contains(err.Error(), "not a dstload client node") {
+			t.Errorf("foreign node: err %v", err)
+		}
+		if err := removeClientNodes(ctx, c.Clientset, ns); err != nil {
+			t.Fatal(err)
+		}
+		list, err := c.Clientset.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, n := range list.Items {
+			left = append(left, n.Name)
+		}
+		if slices.Contains(left, names[0]) || !slices.Contains(left, foreign.Name) {
+			t.Errorf("nodes after remove: %v", left)
 		}
 	})
 
@@ -166,4 +235,13 @@ func TestTargetsAndClients(t *testing.T) {
 	if _, err := c.Clientset.CoreV1().Namespaces().Get(ctx, tg.Namespace, metav1.GetOptions{}); err == nil {
 		t.Fatalf("namespace %s still there after Uninstall", tg.Namespace)
 	}
+}
+
+func nodeIsReady(n corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }

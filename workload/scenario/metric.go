@@ -54,6 +54,8 @@ const (
 	MissingEndpoints     = "missing_endpoints"
 	DestinationRestarts  = "destination_restarts"
 	QueueOverflows       = "endpoint_updates_queue_overflow"
+	HeapPerSubscriber    = "heap_per_subscriber"
+	MemoryPerSubscriber  = "memory_per_subscriber"
 )
 
 var metrics = []MetricInfo{
@@ -76,6 +78,8 @@ var metrics = []MetricInfo{
 	{MissingEndpoints, UnitCount, "missing", "ready endpoints streams still lacked at an event's deadline more than 5s after they appeared in the EndpointSlices"},
 	{DestinationRestarts, UnitCount, "restarts", "times the destination controller's process_start_time_seconds changed or its /metrics stopped answering"},
 	{QueueOverflows, UnitCount, "overflows", "increase of endpoint_updates_queue_overflow during the run"},
+	{HeapPerSubscriber, UnitBytes, "heap/subscriber", "destination Go heap in use per subscriber: the sweep's fitted slope b, else (load-window median - last sample before the first stream) / subscribers"},
+	{MemoryPerSubscriber, UnitBytes, "rss/subscriber", "destination resident memory per subscriber, computed as heap_per_subscriber is"},
 }
 
 // Metrics lists every metric a criterion can name.

@@ -6,7 +6,6 @@ package scenario
 
 import (
 	"fmt"
-	"math"
 	"reflect"
 	"strings"
 	"time"
@@ -31,8 +30,11 @@ type Scenario struct {
 	Clients     Clients  `yaml:"clients"`
 	// Settle bounds the wait, after the last scale event, for the cluster
 	// and every stream to converge. The run ends earlier when they do.
-	Settle   time.Duration `yaml:"settle"`
-	Criteria []Criterion   `yaml:"criteria"`
+	Settle time.Duration `yaml:"settle"`
+	// Sweep, when set, steps the number of streams instead of holding
+	// clients.streams (sweep.go).
+	Sweep    *Sweep      `yaml:"sweep"`
+	Criteria []Criterion `yaml:"criteria"`
 
 	// Source is "catalogue" or the file path it was read from.
 	Source string `yaml:"-"`
@@ -77,6 +79,12 @@ type Clients struct {
 	// SampleStreams caps how many streams record every endpoint's Add/Remove
 	// time (0 = all). Convergence is recorded for every stream regardless.
 	SampleStreams int `yaml:"sampleStreams"`
+	// Nodes is how many distinct nodes the client processes sit on (their
+	// context tokens' nodeName, the controller's filter key); 0 = the
+	// default, NodesFor. Zones, when > 0, spreads those nodes over that
+	// many topology zones. See sweep.go.
+	Nodes int `yaml:"nodes"`
+	Zones int `yaml:"zones"`
 }
 
 // Criterion is one success criterion: a metric and a bound.
@@ -147,6 +155,9 @@ func (s *Scenario) applyDefaults() {
 	if s.Settle == 0 {
 		s.Settle = 2 * time.Minute
 	}
+	if s.Sweep != nil {
+		s.Sweep.applyDefaults()
+	}
 }
 
 // Events is the number of scale events per service (0 for stable; for
@@ -200,125 +211,4 @@ func (s *Scenario) ChurnDuration() time.Duration {
 // on each service.
 func (s *Scenario) StreamsPerClientService() int {
 	return s.Clients.Streams / (s.Services.Count * s.Clients.Processes)
-}
-
-// Shape is the one-line description `dstload scenarios` prints.
-func (s *Scenario) Shape() string {
-	var b strings.Builder
-	c := s.Churn
-	if c.Pattern == PatternOscillate {
-		fmt.Fprintf(&b, "%d svc oscillating %d<->%d, hold %s/%s", s.Services.Count, c.Min, c.Max, short(c.HoldMax), short(c.HoldMin))
-		if c.Jitter > 0 {
-			fmt.Fprintf(&b, ", jitter 0-%s", short(c.Jitter))
-		}
-		if c.Cycles > 0 {
-			fmt.Fprintf(&b, ", %d cycles", c.Cycles)
-		}
-		if c.Duration > 0 {
-			fmt.Fprintf(&b, ", at most %s", short(c.Duration))
-		}
-	} else {
-		fmt.Fprintf(&b, "%d svc x %d endpoints, no churn, held %s", s.Services.Count, s.Services.Endpoints, short(c.Duration))
-	}
-	fmt.Fprintf(&b, "; %d streams", s.Clients.Streams)
-	if s.Clients.Processes > 1 {
-		fmt.Fprintf(&b, " (%d client processes)", s.Clients.Processes)
-	}
-	return b.String()
-}
-
-// CriteriaSummary joins the criteria as people read them.
-func (s *Scenario) CriteriaSummary() string {
-	parts := make([]string, len(s.Criteria))
-	for i, c := range s.Criteria {
-		parts[i] = c.String()
-	}
-	return strings.Join(parts, ", ")
-}
-
-// short prints 2m0s as 2m and 1m30s as 1m30s.
-func short(d time.Duration) string {
-	s := d.String()
-	if strings.HasSuffix(s, "m0s") {
-		s = strings.TrimSuffix(s, "0s")
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = strings.TrimSuffix(s, "0m")
-	}
-	return s
-}
-
-// Overrides shrink (or grow) a scenario for the machine at hand.
-type Overrides struct {
-	// Scale multiplies services, endpoints (min, max, start), streams and
-	// client processes; 0 or 1 leaves them. Each is rounded and kept >= 1
-	// (min may stay 0); streams are then rounded to a multiple of
-	// services x processes.
-	Scale float64
-	// Duration replaces churn.duration when > 0.
-	Duration time.Duration
-	// Cycles replaces churn.cycles when >= 0 (-1 = keep).
-	Cycles int
-	// HoldMax and HoldMin replace the holds when > 0.
-	HoldMax, HoldMin time.Duration
-	// Settle replaces settle when > 0.
-	Settle time.Duration
-}
-
-// NoOverrides keeps a scenario as written.
-func NoOverrides() Overrides { return Overrides{Cycles: -1} }
-
-// Apply returns a copy of s with o applied, validated again.
-func (s *Scenario) Apply(o Overrides) (*Scenario, error) {
-	out := *s
-	out.Criteria = append([]Criterion(nil), s.Criteria...)
-	if o.Scale < 0 || math.IsNaN(o.Scale) || math.IsInf(o.Scale, 0) {
-		return nil, fmt.Errorf("scale %v: must be > 0", o.Scale)
-	}
-	if o.Scale > 0 && o.Scale != 1 {
-		f := o.Scale
-		atLeast1 := func(n int) int { return max(1, int(math.Round(float64(n)*f))) }
-		out.Services.Count = atLeast1(s.Services.Count)
-		out.Services.Endpoints = atLeast1(s.Services.Endpoints)
-		// Streams scale by f too, rounded to what every client process can
-		// open evenly on every service.
-		streams := atLeast1(s.Clients.Streams)
-		out.Clients.Processes = min(atLeast1(s.Clients.Processes), max(1, streams/out.Services.Count))
-		per := out.Services.Count * out.Clients.Processes
-		out.Clients.Streams = max(1, int(math.Round(float64(streams)/float64(per)))) * per
-		if s.Clients.SampleStreams > 0 {
-			out.Clients.SampleStreams = atLeast1(s.Clients.SampleStreams)
-		}
-		if s.Churn.Pattern == PatternOscillate {
-			out.Churn.Min = int(math.Round(float64(s.Churn.Min) * f))
-			out.Churn.Max = max(out.Churn.Min+1, int(math.Round(float64(s.Churn.Max)*f)))
-			out.Services.Endpoints = min(max(out.Services.Endpoints, out.Churn.Min), out.Churn.Max)
-		}
-	}
-	if o.Duration > 0 {
-		out.Churn.Duration = o.Duration
-	}
-	if o.Cycles >= 0 {
-		out.Churn.Cycles = o.Cycles
-	}
-	if o.HoldMax > 0 {
-		out.Churn.HoldMax = o.HoldMax
-	}
-	if o.HoldMin > 0 {
-		out.Churn.HoldMin = o.HoldMin
-	}
-	// Shorter holds than the jitter would make events overlap; shrink the
-	// jitter with the holds rather than refuse a CI-sized run.
-	if out.Churn.Pattern == PatternOscillate && (o.HoldMax > 0 || o.HoldMin > 0) {
-		if lim := min(out.Churn.HoldMax, out.Churn.HoldMin) / 2; out.Churn.Jitter >= lim {
-			out.Churn.Jitter = lim
-		}
-	}
-	if o.Settle > 0 {
-		out.Settle = o.Settle
-	}
-	if err := out.Validate(); err != nil {
-		return nil, err
-	}
-	return &out, nil
 }

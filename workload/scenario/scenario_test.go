@@ -132,16 +132,18 @@ func TestCatalogue(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]struct{ shape, criteria string }{
-		"baseline": {"10 svc x 100 endpoints, no churn, held 10m; 1000 streams (100 client processes)",
+		"baseline": {"10 svc x 100 endpoints, no churn, held 10m; 1000 streams (100 client processes on 10 nodes)",
 			"stream errors <= 0, stream resets <= 0, subscriptions >= 100%, memory growth <= 10%, restarts <= 0"},
-		"small-oscillation": {"10 svc oscillating 10<->200, hold 2m/5m, jitter 0-5s, 3 cycles; 1000 streams (100 client processes)",
+		"small-oscillation": {"10 svc oscillating 10<->200, hold 2m/5m, jitter 0-5s, 3 cycles; 1000 streams (100 client processes on 10 nodes)",
 			"p95 < 500ms, p99 < 2s, fanout < 10s, missed <= 0, stream errors <= 0, stale <= 0, missing <= 0"},
-		"large-rollout": {"1 svc oscillating 500<->1000, hold 3m/3m, 3 cycles; 1000 streams (100 client processes)",
+		"large-rollout": {"1 svc oscillating 500<->1000, hold 3m/3m, 3 cycles; 1000 streams (100 client processes on 10 nodes)",
 			"p95 < 1s, p99 < 3s, fanout < 15s, memory < 2GiB, stale <= 0, missing <= 0"},
-		"many-services": {"100 svc oscillating 50<->100, hold 2m/2m, jitter 0-5s, 3 cycles; 10000 streams (100 client processes)",
+		"many-services": {"100 svc oscillating 50<->100, hold 2m/2m, jitter 0-5s, 3 cycles; 10000 streams (100 client processes on 10 nodes)",
 			"p95 < 1s, p99 < 3s, fanout < 20s, memory < 6GiB"},
-		"red-line": {"50 svc oscillating 100<->200, hold 2m/2m, 3 cycles; 25000 streams (250 client processes)",
+		"red-line": {"50 svc oscillating 100<->200, hold 2m/2m, 3 cycles; 25000 streams (250 client processes on 25 nodes)",
 			"p99 < 10s, memory < 8GiB, restarts <= 0"},
+		"subscriber-cost": {"10 svc x 100 endpoints, no churn; streams stepped 0/250/500/1000/2000 (40 client processes on 4 nodes)",
+			"stream errors <= 0, subscriptions >= 100%, heap/subscriber < 330KiB, restarts <= 0"},
 	}
 	if len(all) != len(want) {
 		t.Fatalf("catalogue has %d scenarios, want %d", len(all), len(want))
@@ -239,10 +241,10 @@ func TestApply(t *testing.T) {
 		{name: "negative scale", base: "baseline", o: Overrides{Scale: -1, Cycles: -1}, wantErr: "scale -1: must be > 0"},
 	}
 	wantShapes := map[string]string{
-		"baseline ci":          "1 svc x 5 endpoints, no churn, held 20s; 50 streams (5 client processes)",
-		"small-oscillation ci": "1 svc oscillating 1<->10, hold 10s/10s, jitter 0-5s, 1 cycles; 50 streams (5 client processes)",
-		"scale up":             "2 svc oscillating 1000<->2000, hold 3m/3m, 3 cycles; 2000 streams (200 client processes)",
-		"hold as one value":    "100 svc oscillating 50<->100, hold 1m/1m, jitter 0-5s, 3 cycles, at most 3m; 10000 streams (100 client processes)",
+		"baseline ci":          "1 svc x 5 endpoints, no churn, held 20s; 50 streams (5 client processes on 1 node)",
+		"small-oscillation ci": "1 svc oscillating 1<->10, hold 10s/10s, jitter 0-5s, 1 cycles; 50 streams (5 client processes on 1 node)",
+		"scale up":             "2 svc oscillating 1000<->2000, hold 3m/3m, 3 cycles; 2000 streams (200 client processes on 20 nodes)",
+		"hold as one value":    "100 svc oscillating 50<->100, hold 1m/1m, jitter 0-5s, 3 cycles, at most 3m; 10000 streams (100 client processes on 10 nodes)",
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

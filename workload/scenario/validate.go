@@ -49,7 +49,7 @@ func (s *Scenario) validate() error {
 				return bad(f.field, "only applies to churn.pattern oscillate")
 			}
 		}
-		if c.Duration <= 0 {
+		if c.Duration <= 0 && s.Sweep == nil {
 			return bad("churn.duration", "must be > 0 with churn.pattern stable (how long the load is held)")
 		}
 	case PatternOscillate:
@@ -97,6 +97,9 @@ func (s *Scenario) validate() error {
 		return bad("clients.connections", "must be >= 1, got %d", cl.Connections)
 	case cl.SampleStreams < 0:
 		return bad("clients.sampleStreams", "must be >= 0 (0 = every stream), got %d", cl.SampleStreams)
+	}
+	if err := s.validateClientsAndSweep(); err != nil {
+		return err
 	}
 	if s.Settle <= 0 {
 		return bad("settle", "must be > 0, got %s", s.Settle)
