@@ -92,6 +92,7 @@ environment and a verdict.
 		newScenariosCmd(a),
 		newRunCmd(a),
 		newCompareCmd(a),
+		newABCmd(a),
 		newChurnCmd(a),
 		newObserveCmd(a),
 		newClientCmd(a),

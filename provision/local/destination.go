@@ -38,7 +38,7 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 	want, args := p.wantDestination(c)
 	// A supervised controller other than the one asked for (another
 	// binary, other flags, or an external address instead) is replaced.
-	if rec := st.Process("", Destination); rec != nil && (p.opts.DestinationAddr != "" ||
+	if rec := st.Process("", Destination); rec != nil && (p.opts.DestinationAddr != "" || p.opts.DestinationRestart ||
 		(want != "" && (c.DestinationBin != want || !slices.Equal(c.DestinationArgs, args)))) {
 		env.Progressf("stopping destination controller (pid %d)", rec.PID)
 		if err := stopProcess(ctx, *rec, 10*time.Second); err != nil {

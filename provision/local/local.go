@@ -102,6 +102,9 @@ type Options struct {
 	// false the recorded ones are kept.
 	DestinationArgs    []string
 	DestinationArgsSet bool
+	// DestinationRestart replaces a running controller even when it is
+	// the one asked for.
+	DestinationRestart bool
 	// ImageCacheDir overrides where unpacked controller binaries are kept.
 	ImageCacheDir string
 	// ReadyTimeout bounds the wait for each component (default 60 s).
@@ -137,6 +140,7 @@ func Factory(cfg provision.Config) (provision.Provider, error) {
 
 		DestinationArgs:    cfg.DestinationArgs,
 		DestinationArgsSet: cfg.DestinationArgsSet,
+		DestinationRestart: cfg.DestinationRestart,
 	}), nil
 }
 
@@ -840,6 +844,8 @@ func (p *Provider) NeedsChange(st *provision.State) bool {
 		return false
 	}
 	switch {
+	case p.opts.DestinationRestart && p.opts.DestinationAddr == "":
+		return true
 	case p.opts.DestinationAddr != "":
 		return c.DestinationSource != "external" || c.DestinationAddr != p.opts.DestinationAddr
 	case p.opts.DestinationBin != "" || p.opts.DestinationArgsSet:

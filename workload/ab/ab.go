@@ -173,6 +173,10 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	first := reports["a"][0]
 	res.Scenario, res.Shape = first.Scenario.Name, first.Scenario.Shape
 	res.Warnings = warnings(reports["a"], reports["b"])
+	if sh, err := ShiftCI(make([]float64, cfg.Repeat), make([]float64, cfg.Repeat), cfg.Confidence); err == nil && !sh.Reached {
+		res.Warnings = append(res.Warnings, fmt.Sprintf("with %d runs per side no interval reaches %.0f%% confidence (at most %.0f%%), so no metric can come out better or worse: use more --repeat",
+			cfg.Repeat, 100*cfg.Confidence, 100*sh.Confidence))
+	}
 	var err error
 	if res.Metrics, err = Judge(reports["a"], reports["b"], cfg.Confidence, cfg.Tolerance); err != nil {
 		return nil, err

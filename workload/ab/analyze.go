@@ -14,6 +14,10 @@ const (
 	Worse    = "worse"
 	NoChange = "no significant change"
 	NoData   = "no data"
+	// Shown is the verdict of a metric compare shows but does not judge
+	// (the cluster's own delay, or numbers that include it): a change
+	// there says the machine or cluster drifted, not the controller.
+	Shown = "shown, not judged"
 )
 
 // MetricResult is one metric over every run of both sides.
@@ -41,7 +45,8 @@ type MetricResult struct {
 	Margin float64 `json:"margin"`
 	// Verdict: "worse" when the whole interval lies above +Margin,
 	// "better" when it lies below -Margin, else "no significant change";
-	// "no data" when a side has fewer than two runs with data.
+	// "no data" when a side has fewer than two runs with data; "shown,
+	// not judged" for the metrics that are not Judged.
 	Verdict string `json:"verdict"`
 	// Regression is a judged metric that came out worse.
 	Regression bool   `json:"regression"`
@@ -71,6 +76,8 @@ func Judge(a, b []*report.Report, confidence, tolerance float64) ([]MetricResult
 		r.SpreadA, r.SpreadB = spread(av), spread(bv)
 		r.Margin = math.Max(m.Floor, tolerance*math.Abs(ma))
 		switch {
+		case !m.Judged:
+			r.Verdict = Shown
 		case !sh.Reached:
 			r.Verdict = NoChange
 			r.Note = fmt.Sprintf("%d and %d runs cannot reach %.0f%% confidence", len(av), len(bv), 100*confidence)

@@ -108,9 +108,6 @@ func WriteMarkdown(w io.Writer, res *Result) {
 	b.WriteString("|---|---|---|---|---|---|---|---|---|\n")
 	for _, m := range res.Metrics {
 		name := m.Metric
-		if !m.Judged {
-			name += " (shown, not judged)"
-		}
 		verdict := verdictText(m)
 		if m.Note != "" {
 			verdict += " (" + m.Note + ")"
@@ -137,13 +134,10 @@ func WriteSummary(w io.Writer, res *Result) error {
 	fmt.Fprintf(tw, "METRIC\tMEDIAN A\tMEDIAN B\tB-A [%.0f%%]\tVERDICT\n", 100*res.Confidence)
 	for _, m := range res.Metrics {
 		name := m.Metric
-		if !m.Judged {
-			name += " *"
-		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, val(m.Unit, m.MedianA), val(m.Unit, m.MedianB), shiftText(m), verdictText(m))
 	}
 	tw.Flush()
-	fmt.Fprintf(&b, "(* shown, not judged)\n%s\n", res.conclusion())
+	fmt.Fprintf(&b, "%s\n", res.conclusion())
 	_, err := io.WriteString(w, b.String())
 	return err
 }
