@@ -46,7 +46,7 @@ func newABCmd(a *app) *cobra.Command {
 		Use:   "ab SCENARIO|FILE --a BIN --b BIN --repeat N",
 		Short: "A/B two destination controllers: interleaved repeats and a verdict per metric",
 		Long: `Run a scenario --repeat times against each of two destination controllers,
-interleaved A B A B ... on the environment made by 'dstload up --provider
+interleaved in pairs (A B, B A, A B, ...) on the environment made by 'dstload up --provider
 local', restarting the controller before every run. --a and --b are
 Linkerd controller binaries (with --a-arg/--b-arg flags for them, as
 'dstload up --destination-arg'), or HOST:PORT of controllers you run

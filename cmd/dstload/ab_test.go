@@ -73,12 +73,12 @@ func readAB(t *testing.T, dir string, code int, stdout, stderr string) *ab.Resul
 	if _, err := os.Stat(filepath.Join(dir, ab.MarkdownFile)); err != nil {
 		t.Error(err)
 	}
-	// Interleaved A B A B ..., each run's report beside.
+	// Interleaved A B, B A, ..., each run's report beside.
 	if len(res.Runs) != 2*res.Repeat {
 		t.Fatalf("%d runs for --repeat %d", len(res.Runs), res.Repeat)
 	}
 	for i, r := range res.Runs {
-		if want := []string{"a", "b"}[i%2]; r.Side != want || r.Repeat != i/2+1 {
+		if want := []string{"a", "b", "b", "a"}[i%4]; r.Side != want || r.Repeat != i/2+1 {
 			t.Errorf("run %d is %s repeat %d, want %s repeat %d", i+1, r.Side, r.Repeat, want, i/2+1)
 		}
 		if _, err := report.ReadFile(filepath.Join(dir, r.Dir, report.JSONFile)); err != nil {

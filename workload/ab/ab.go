@@ -1,6 +1,6 @@
 // Package ab is `dstload ab`: one scenario run N times against each of two
-// destination controllers, interleaved A B A B ... on one environment so
-// that drift of the machine hits both sides alike, and every metric that
+// destination controllers, interleaved in pairs (A B, B A, A B, ...) on one
+// environment so that drift of the machine hits both sides alike, and every metric that
 // compare knows judged over the runs with a confidence interval (stats.go
 // says which and why). The result is ab.json (docs/ab.md) and ab.md, with
 // each run's own report kept beside them.
@@ -78,7 +78,7 @@ type Config struct {
 	Progress io.Writer
 }
 
-// Run is one run of the A/B, in the order they ran.
+// Run is one run of the A/B; Result.Runs lists them in the order they ran.
 type Run struct {
 	Side    string    `json:"side"`
 	Repeat  int       `json:"repeat"`
@@ -146,7 +146,15 @@ func Execute(ctx context.Context, cfg Config) (*Result, error) {
 	reports := map[string][]*report.Report{}
 	total := 2 * cfg.Repeat
 	for i := 1; i <= cfg.Repeat; i++ {
-		for _, s := range sides {
+		// A B, then B A: a steady drift of the machine (the API server
+		// warming up, a neighbour's build winding down) would otherwise
+		// always favour the side that runs second.
+		order := sides
+		if i%2 == 0 {
+			order = slices.Clone(sides)
+			slices.Reverse(order)
+		}
+		for _, s := range order {
 			done := len(res.Runs)
 			elapsed := time.Since(res.Started)
 			left := "unknown until the first run ends"

@@ -81,7 +81,7 @@ func runsText(m MetricResult, vs []*float64) string {
 
 func (res *Result) intro(b *strings.Builder) {
 	fmt.Fprintf(b, "A: %s\nB: %s\n", res.Sides["a"], res.Sides["b"])
-	fmt.Fprintf(b, "%d runs per side, interleaved A B A B ..., %s in all. B - A: %s at %.0f%% confidence;\n",
+	fmt.Fprintf(b, "%d runs per side, interleaved in pairs A B, B A, ..., %s in all. B - A: %s at %.0f%% confidence;\n",
 		res.Repeat, (time.Duration(res.Seconds) * time.Second).String(), res.Method, 100*res.Confidence)
 	fmt.Fprintf(b, "a change counts when the whole interval lies beyond the margin: the larger of the metric's floor and %.0f%% of A's median.\n", 100*res.Tolerance)
 	if res.AVsA {
