@@ -150,7 +150,9 @@ func TestABRealDestination(t *testing.T) {
 	t.Run("A-vs-A", func(t *testing.T) {
 		before := controller(t)
 		o := filepath.Join(out, "ava")
-		code, stdout, stderr := abCLI(t, o, "--a", bin, "--b", bin, "--repeat", "3", "--fail-on-regression")
+		// 4 runs per side at 95%: a metric is significant only when every
+		// B run lies beyond every A run (2.9% by chance, each way).
+		code, stdout, stderr := abCLI(t, o, "--a", bin, "--b", bin, "--repeat", "4", "--confidence", "0.95", "--fail-on-regression")
 		res := readAB(t, o, code, stdout, stderr)
 		if code != 0 || !res.AVsA || res.Regressions != 0 {
 			t.Errorf("exit %d, aVsA %v, regressions %d", code, res.AVsA, res.Regressions)
@@ -160,8 +162,8 @@ func TestABRealDestination(t *testing.T) {
 				t.Errorf("A-vs-A %s: %s (A %v, B %v, shift %+v, margin %v)", m.Metric, m.Verdict, deref(m.A), deref(m.B), m.Shift, m.Margin)
 			}
 		}
-		if m := metric(t, res, "update latency p50"); m.Shift == nil || !m.Shift.Reached || m.Shift.Confidence < 0.9 {
-			t.Errorf("update latency p50 has no 90%% interval: %+v", m)
+		if m := metric(t, res, "update latency p50"); m.Shift == nil || !m.Shift.Reached || m.Shift.Confidence < 0.95 {
+			t.Errorf("update latency p50 has no 95%% interval: %+v", m)
 		}
 		// Every run started its own controller; the environment's is
 		// started again at the end with its own flags.
@@ -178,6 +180,10 @@ func TestABRealDestination(t *testing.T) {
 		res := readAB(t, o, code, stdout, stderr)
 		if code != 0 || res.AVsA || !slices.Equal(res.Sides["b"].Args, []string{arg}) {
 			t.Fatalf("exit %d, aVsA %v, sides %+v", code, res.AVsA, res.Sides)
+		}
+		// Two runs per side cannot reach 90%, and ab says so.
+		if !strings.Contains(strings.Join(res.Warnings, "\n"), "no interval reaches 90% confidence") {
+			t.Errorf("warnings %q", res.Warnings)
 		}
 		rb, err := report.ReadFile(filepath.Join(o, res.Runs[1].Dir, report.JSONFile))
 		if err != nil || !slices.Contains(rb.Environment.DestinationArgs, arg) {
