@@ -111,22 +111,12 @@ func runAB(cmd *cobra.Command, a *app, o *abOptions, scenarioArg string) error {
 	if err != nil {
 		return err
 	}
-	ov := scenario.NoOverrides()
-	ov.Scale, ov.Duration, ov.Settle = o.scale, o.duration, o.settle
-	if cmd.Flags().Changed("cycles") {
-		if o.cycles < 0 {
-			return usageErrorf("invalid --cycles %d: use 0 (until --duration) or more", o.cycles)
-		}
-		ov.Cycles = o.cycles
-	}
-	if ov.HoldMax, ov.HoldMin, err = parseHold(o.hold); err != nil {
+	ov, err := scenarioOverrides(cmd, o.scale, o.duration, o.cycles, o.hold, o.settle)
+	if err != nil {
 		return err
 	}
-	if o.scale < 0 || cmd.Flags().Changed("scale") && o.scale == 0 {
-		return usageErrorf("invalid --scale %v: use a factor > 0 such as 0.05", o.scale)
-	}
-	if o.duration < 0 || o.settle < 0 || o.metricsInterval <= 0 || o.readyTimeout <= 0 {
-		return usageErrorf("durations must be positive (--duration, --settle, --metrics-interval, --ready-timeout)")
+	if o.metricsInterval <= 0 || o.readyTimeout <= 0 {
+		return usageErrorf("durations must be positive (--metrics-interval, --ready-timeout)")
 	}
 	base, err := scenario.Load(scenarioArg)
 	if err != nil {
@@ -154,9 +144,10 @@ func runAB(cmd *cobra.Command, a *app, o *abOptions, scenarioArg string) error {
 
 	v := version.Get()
 	kubeconfig, kubeContext := env.kube()
+	progress := a.progress() // one writer: on a terminal it redraws its status line
 	cfg := ab.Config{
 		A: sa, B: sb, Repeat: o.repeat, Confidence: o.confidence, Tolerance: tol, OutDir: outDir,
-		Progress: a.errOut,
+		Progress: progress,
 		Prepare:  func(ctx context.Context, _ string, side ab.Side) error { return env.prepare(ctx, side) },
 		RunOne: func(ctx context.Context, name string, side ab.Side, dir string) (*report.Report, error) {
 			addr, metricsURL := env.destination(side)
@@ -172,7 +163,7 @@ func runAB(cmd *cobra.Command, a *app, o *abOptions, scenarioArg string) error {
 					DestinationBin: side.Bin, DestinationArgs: side.Args,
 					Versions: report.Versions{Dstload: v.Version, Destination: strings.ToUpper(name) + ": " + side.String()},
 				},
-				Log: a.log, Progress: &prefixWriter{w: a.errOut, prefix: strings.ToUpper(filepath.Base(dir)) + " "},
+				Log: a.log, Progress: &prefixWriter{w: progress, prefix: strings.ToUpper(filepath.Base(dir)) + " "},
 			}
 			res, err := runner.Run(ctx, rcfg)
 			if err != nil {
