@@ -126,6 +126,10 @@ type Config struct {
 	// they were given, so that a plain `up` keeps the recorded ones.
 	DestinationArgs    []string
 	DestinationArgsSet bool
+	// DestinationRestart restarts the supervised destination controller
+	// even when binary and flags are unchanged (dstload ab starts every
+	// run from a fresh controller, on both sides alike).
+	DestinationRestart bool
 	// DestinationAddr uses an already running destination controller
 	// (--destination-addr host:port).
 	DestinationAddr string

@@ -96,6 +96,7 @@ environment and a verdict.
 		newScenariosCmd(a),
 		newRunCmd(a),
 		newCompareCmd(a),
+		newABCmd(a),
 		newChurnCmd(a),
 		newObserveCmd(a),
 		newClientCmd(a),
@@ -117,7 +118,7 @@ environment and a verdict.
 
 // envCommandNames are the commands that act on an environment.
 func envCommandNames() map[string]bool {
-	return map[string]bool{"up": true, "down": true, "status": true, "run": true, "certs": true, "env": true}
+	return map[string]bool{"up": true, "down": true, "status": true, "run": true, "certs": true, "env": true, "ab": true}
 }
 
 func (a *app) setupLogging(cmd *cobra.Command) error {

@@ -36,7 +36,7 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 	want, args := p.wantDestination(c)
 	// A supervised controller other than the one asked for (another
 	// binary, other flags, or an external address instead) is replaced.
-	if rec := st.Process("", Destination); rec != nil && (p.opts.DestinationAddr != "" ||
+	if rec := st.Process("", Destination); rec != nil && (p.opts.DestinationAddr != "" || p.opts.DestinationRestart ||
 		(want != "" && (c.DestinationBin != want || !slices.Equal(c.DestinationArgs, args)))) {
 		env.Progressf("stopping destination controller (pid %d)", rec.PID)
 		if err := stopProcess(ctx, *rec, 10*time.Second); err != nil {
@@ -140,6 +140,8 @@ func (p *Provider) NeedsChange(st *provision.State) bool {
 		return false
 	}
 	switch {
+	case p.opts.DestinationRestart && p.opts.DestinationAddr == "":
+		return true
 	case p.opts.DestinationAddr != "":
 		return c.DestinationSource != "external" || c.DestinationAddr != p.opts.DestinationAddr
 	case p.opts.DestinationBin != "" || p.opts.DestinationArgsSet:

@@ -74,6 +74,9 @@ type Options struct {
 	// false the recorded ones are kept.
 	DestinationArgs    []string
 	DestinationArgsSet bool
+	// DestinationRestart replaces a running controller even when it is
+	// the one asked for.
+	DestinationRestart bool
 	// ImageCacheDir overrides where unpacked controller binaries are kept.
 	ImageCacheDir string
 	// ReadyTimeout bounds the wait for each component (default 60 s).
@@ -109,6 +112,7 @@ func Factory(cfg provision.Config) (provision.Provider, error) {
 
 		DestinationArgs:    cfg.DestinationArgs,
 		DestinationArgsSet: cfg.DestinationArgsSet,
+		DestinationRestart: cfg.DestinationRestart,
 	}), nil
 }
 

@@ -265,3 +265,24 @@ func WriteComparison(w io.Writer, c Comparison) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// Metric is one of compare's headline numbers, for comparisons over many
+// reports (dstload ab). Lower is better for every one; Floor is the
+// smallest absolute worsening that counts; Value is false when a report
+// has no data for it.
+type Metric struct {
+	Name   string
+	Unit   scenario.Unit
+	Judged bool
+	Floor  float64
+	Value  func(*Report) (float64, bool)
+}
+
+// Metrics lists the numbers Compare judges and shows, in its order.
+func Metrics() []Metric {
+	var out []Metric
+	for _, h := range headlines() {
+		out = append(out, Metric{Name: h.name, Unit: h.unit, Judged: h.judged, Floor: h.floor, Value: h.get})
+	}
+	return out
+}
