@@ -183,7 +183,7 @@ func worstText(r *Report, metric string) string {
 }
 
 // within applies a criterion's bounds. Latency and memory maxima are strict
-// (the plan says "p95 < 500 ms"); counts and ratios include the bound
+// ("p95 < 500ms", as criteria print); counts and ratios include the bound
 // ("errors <= 0").
 func within(u scenario.Unit, v float64, lo, hi *float64) bool {
 	if lo != nil && v < *lo {
