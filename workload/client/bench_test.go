@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/dstload/dstload/internal/dsttest"
+	"github.com/dstload/dstload/internal/testutil"
 )
 
 // The benchmarks run the Destination server in a child process (this test
@@ -178,7 +179,7 @@ func BenchmarkIdleStreams(b *testing.B) {
 		before := memStats()
 		g0 := runtime.NumGoroutine()
 		c, err := New(Options{Name: "bench", Addr: srv.addr, Services: benchServices(services), StreamsPerService: per,
-			Connections: 2, SampleStreams: 100}, quietLog(), prometheus.NewRegistry())
+			Connections: 2, SampleStreams: 100}, testutil.Discard(), prometheus.NewRegistry())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -317,7 +318,7 @@ func round(b *testing.B, srv *benchServer, svcs []Service, per, conns, toggles i
 	defer cancel()
 	c, err := New(Options{Name: "bench", Addr: srv.addr, Services: svcs, StreamsPerService: per, Connections: conns,
 		SampleStreams: 100, OnReceive: onReceive(instLat)},
-		quietLog(), prometheus.NewRegistry())
+		testutil.Discard(), prometheus.NewRegistry())
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -3,8 +3,6 @@ package client
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -17,10 +15,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/dstload/dstload/internal/dsttest"
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/workload/record"
 )
-
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 // serve runs srv on a loopback port until the test ends; stop ends it early.
 func serve(t *testing.T, srv *dsttest.Server, addr string) (string, func()) {
@@ -54,7 +51,7 @@ func startClient(t *testing.T, o Options) (*Client, func() error) {
 	if o.BackoffMin == 0 {
 		o.BackoffMin, o.BackoffMax = 10*time.Millisecond, 50*time.Millisecond
 	}
-	c, err := New(o, quietLog(), prometheus.NewRegistry())
+	c, err := New(o, testutil.Discard(), prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,17 +64,6 @@ func startClient(t *testing.T, o Options) (*Client, func() error) {
 	return c, stop
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestClientConvergesOnEveryEvent(t *testing.T) {
 	srv := dsttest.NewServer(dsttest.Options{})
 	srv.SetEndpoints("ns/a", 80, endpoints(3, 1))
@@ -85,14 +71,14 @@ func TestClientConvergesOnEveryEvent(t *testing.T) {
 	addr, _ := serve(t, srv, "127.0.0.1:0")
 	c, stop := startClient(t, Options{Addr: addr, StreamsPerService: 4, Connections: 2, SampleStreams: -1,
 		Services: []Service{{"ns", "a", 80}, {"ns", "b", 80}}, Token: ContextToken{NS: "ns", NodeName: "n", Pod: "p"}})
-	waitFor(t, "snapshots", func() bool { return c.Stats().Updates == 8 })
+	testutil.WaitFor(t, 10*time.Second, "snapshots", func() bool { return c.Stats().Updates == 8 })
 
 	targets := []int{5, 1, 4, 0, 3}
 	for seq, n := range targets {
 		ev := record.ScaleEvent{Service: "ns/a", Seq: uint64(seq + 1), Target: n, Time: time.Now()}
 		c.OnEvent(ev)
 		srv.SetEndpoints("ns/a", 80, endpoints(n, 1))
-		waitFor(t, fmt.Sprintf("event %d", seq+1), func() bool {
+		testutil.WaitFor(t, 10*time.Second, fmt.Sprintf("event %d", seq+1), func() bool {
 			return len(c.Records().StreamConvergence) == 4*(seq+1)
 		})
 	}
@@ -144,11 +130,11 @@ func TestClientCountsServerBehaviour(t *testing.T) {
 			addr, _ := serve(t, srv, "127.0.0.1:0")
 			c, _ := startClient(t, Options{Addr: addr, StreamsPerService: 3, Services: []Service{tt.svc}})
 			if tt.act != nil {
-				waitFor(t, "snapshots", func() bool { return c.Stats().Updates == 3 })
+				testutil.WaitFor(t, 10*time.Second, "snapshots", func() bool { return c.Stats().Updates == 3 })
 				tt.act(srv)
 			}
-			waitFor(t, tt.cause, func() bool { return c.Stats().Ends[tt.cause] >= 3 })
-			waitFor(t, "reconnects", func() bool { return c.Stats().Reconnects >= 3 })
+			testutil.WaitFor(t, 10*time.Second, tt.cause, func() bool { return c.Stats().Ends[tt.cause] >= 3 })
+			testutil.WaitFor(t, 10*time.Second, "reconnects", func() bool { return c.Stats().Reconnects >= 3 })
 		})
 	}
 }
@@ -158,11 +144,11 @@ func TestClientSurvivesServerRestart(t *testing.T) {
 	srv.SetEndpoints("ns/a", 80, endpoints(2, 1))
 	addr, stop := serve(t, srv, "127.0.0.1:0")
 	c, _ := startClient(t, Options{Addr: addr, StreamsPerService: 5, Services: []Service{{"ns", "a", 80}}})
-	waitFor(t, "snapshots", func() bool { return c.Stats().Updates == 5 })
+	testutil.WaitFor(t, 10*time.Second, "snapshots", func() bool { return c.Stats().Updates == 5 })
 	stop()
-	waitFor(t, "ends", func() bool { return c.Stats().Ends["Unavailable"] >= 5 })
+	testutil.WaitFor(t, 10*time.Second, "ends", func() bool { return c.Stats().Ends["Unavailable"] >= 5 })
 	serve(t, srv, addr)
-	waitFor(t, "snapshots after restart", func() bool { return c.Stats().Updates >= 10 })
+	testutil.WaitFor(t, 10*time.Second, "snapshots after restart", func() bool { return c.Stats().Updates >= 10 })
 	if open, _, _, _ := srv.Counters(); open != 5 {
 		t.Errorf("server sees %d open streams after restart, want 5", open)
 	}
@@ -177,7 +163,7 @@ func TestClientLifetimeRenewsStreams(t *testing.T) {
 	addr, _ := serve(t, srv, "127.0.0.1:0")
 	c, _ := startClient(t, Options{Addr: addr, StreamsPerService: 2, Services: []Service{{"ns", "a", 80}},
 		Lifetime: 50 * time.Millisecond, LifetimeJitter: 20 * time.Millisecond})
-	waitFor(t, "renewals", func() bool { return c.Stats().Ends[record.CauseLifetime] >= 6 })
+	testutil.WaitFor(t, 10*time.Second, "renewals", func() bool { return c.Stats().Ends[record.CauseLifetime] >= 6 })
 	if n := c.Stats().Ends["DeadlineExceeded"]; n != 0 {
 		t.Errorf("%d lifetime ends counted as errors", n)
 	}

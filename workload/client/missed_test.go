@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/dstload/dstload/internal/dsttest"
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/workload/record"
 )
 
@@ -18,12 +19,12 @@ func TestMissedEventRecordsHeldSet(t *testing.T) {
 	srv.SetEndpoints("ns/a", 80, endpoints(3, 1))
 	addr, _ := serve(t, srv, "127.0.0.1:0")
 	c, stop := startClient(t, Options{Addr: addr, StreamsPerService: 1, Services: []Service{{"ns", "a", 80}}})
-	waitFor(t, "snapshot", func() bool { return c.EndpointsHeld() == 3 })
+	testutil.WaitFor(t, 10*time.Second, "snapshot", func() bool { return c.EndpointsHeld() == 3 })
 	// Target 1 while the server keeps 3: the event is missed at the next one.
 	c.OnEvent(record.ScaleEvent{Service: "ns/a", Seq: 1, Target: 1, Time: time.Now()})
 	c.OnEvent(record.ScaleEvent{Service: "ns/a", Seq: 2, Target: 2, Time: time.Now()})
 	srv.SetEndpoints("ns/a", 80, endpoints(2, 1))
-	waitFor(t, "remove", func() bool { return c.EndpointsHeld() == 2 })
+	testutil.WaitFor(t, 10*time.Second, "remove", func() bool { return c.EndpointsHeld() == 2 })
 	live := c.Lagging(time.Now().Add(time.Hour))
 	if len(live) != 0 {
 		t.Errorf("Lagging = %+v, want none (event 2 converged)", live)

@@ -3,8 +3,6 @@ package observer
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -20,6 +18,7 @@ import (
 	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
 
+	"github.com/dstload/dstload/internal/testutil"
 	"github.com/dstload/dstload/workload/record"
 )
 
@@ -49,7 +48,7 @@ func epSlice(name, svc string, addrs ...string) *discoveryv1.EndpointSlice {
 func TestConvergence(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
-	o := New(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), "ns", []string{"a"}, "")
+	o := New(testutil.Discard(), prometheus.NewRegistry(), "ns", []string{"a"}, "")
 	apply := func(ms int, initial bool, es *discoveryv1.EndpointSlice) {
 		o.mu.Lock()
 		o.handleLocked(es, at(ms), initial)
@@ -115,7 +114,7 @@ func TestWatch(t *testing.T) {
 		return false, nil, nil
 	})
 	reg := prometheus.NewRegistry()
-	o := New(slog.New(slog.DiscardHandler), reg, "ns", []string{"a"}, "")
+	o := New(testutil.Discard(), reg, "ns", []string{"a"}, "")
 	if err := o.Start(ctx, cs); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +167,7 @@ func TestWatch(t *testing.T) {
 // BenchmarkHandleSlice is the observer's own cost per EndpointSlice event:
 // a 100-endpoint slice gaining or losing 10 endpoints, as in a scale wave.
 func BenchmarkHandleSlice(b *testing.B) {
-	o := New(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), "ns", []string{"a"}, "")
+	o := New(testutil.Discard(), prometheus.NewRegistry(), "ns", []string{"a"}, "")
 	var full, part []string
 	for i := range 100 {
 		full = append(full, fmt.Sprintf("10.0.%d.%d", i/250, i%250+1))

@@ -2,10 +2,8 @@ package runner
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
-	"os"
 	"testing"
 	"time"
 
@@ -13,14 +11,10 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dstload/dstload/internal/dsttest"
+	"github.com/dstload/dstload/internal/testutil"
 )
 
-func testLog(t *testing.T) *slog.Logger {
-	if testing.Verbose() {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+func testLog(t *testing.T) *slog.Logger { return testutil.Log(t) }
 
 // startDestination runs the test Destination server (the stand-in for
 // Linkerd's controller) on 127.0.0.1, serving the cluster's EndpointSlices.
@@ -48,6 +42,8 @@ func startDestination(t *testing.T, cs kubernetes.Interface, namespace string, o
 }
 
 // waitFor polls cond every 200ms until it is true, ctx ends or timeout.
+// Unlike testutil.WaitFor it does not fail the test: callers report what
+// they waited for with the state they found.
 func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(timeout)
 	for !cond() {
