@@ -93,13 +93,14 @@ func (l *liveLines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// isStatusLine: "[    13s] hold: streams ..." (a phase line without ":"
-// is the start of a phase and stays).
+// isStatusLine: a run's periodic status ("[    13s] hold: streams 5/5
+// up, ..." or "churn: events 2/8, streams ..."). Other lines (a phase
+// starting, a stale endpoint named, a fault) stay on the screen.
 func isStatusLine(s string) bool {
 	_, rest, ok := strings.Cut(s, "] ")
 	if !ok || !strings.HasPrefix(s, "[") {
 		return false
 	}
-	phase, _, ok := strings.Cut(rest, ": ")
-	return ok && !strings.Contains(phase, " ")
+	_, body, ok := strings.Cut(rest, ": ")
+	return ok && (strings.HasPrefix(body, "streams ") || strings.HasPrefix(body, "events "))
 }

@@ -32,10 +32,12 @@ func TestSlogLines(t *testing.T) {
 func TestLiveLines(t *testing.T) {
 	var b bytes.Buffer
 	w := &liveLines{w: &b}
-	for _, p := range []string{"[     0s] hold\n", "[     1s] hold: streams 5/5\n", "[     2s] hold: streams 4/5\n", "[     3s] settle\n"} {
+	for _, p := range []string{"[     0s] hold\n", "[     1s] hold: streams 5/5\n", "[     2s] hold: streams 4/5\n",
+		"[     2s] hold: stale 10.0.0.1:80 of ns/a\n", "[     3s] churn: events 1/2, streams 5/5\n", "[     3s] settle\n"} {
 		w.Write([]byte(p))
 	}
-	want := "[     0s] hold\n[     1s] hold: streams 5/5\r\x1b[K[     2s] hold: streams 4/5\n[     3s] settle\n"
+	want := "[     0s] hold\n[     1s] hold: streams 5/5\r\x1b[K[     2s] hold: streams 4/5\n[     2s] hold: stale 10.0.0.1:80 of ns/a\n" +
+		"[     3s] churn: events 1/2, streams 5/5\n[     3s] settle\n"
 	if b.String() != want {
 		t.Errorf("got %q\nwant %q", b.String(), want)
 	}
