@@ -3,11 +3,9 @@ package runner
 import (
 	"context"
 	"log/slog"
-	"net"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/dstload/dstload/internal/dsttest"
@@ -20,25 +18,7 @@ func testLog(t *testing.T) *slog.Logger { return testutil.Log(t) }
 // Linkerd's controller) on 127.0.0.1, serving the cluster's EndpointSlices.
 func startDestination(t *testing.T, cs kubernetes.Interface, namespace string, opts dsttest.Options) (*dsttest.Server, string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := dsttest.NewServer(opts)
-	if err := dsttest.Watch(ctx, testLog(t), cs, namespace, srv); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	g := grpc.NewServer()
-	srv.Register(g)
-	go g.Serve(ln)
-	t.Cleanup(func() {
-		g.Stop()
-		cancel()
-	})
-	return srv, ln.Addr().String()
+	return dsttest.Start(t, testLog(t), cs, namespace, opts)
 }
 
 // waitFor polls cond every 200ms until it is true, ctx ends or timeout.

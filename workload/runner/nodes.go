@@ -11,6 +11,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/util/retry"
 )
 
 // Client nodes: on the local provider the client processes run inside
@@ -87,8 +88,18 @@ func ensureClientNodes(ctx context.Context, cs kubernetes.Interface, namespace s
 		case got.Labels[clientNodeLabel] != namespace:
 			return nil, fmt.Errorf("node %s exists and is not a dstload client node of namespace %s; pick another --namespace", want.Name, namespace)
 		case !maps.Equal(got.Labels, want.Labels):
-			got.Labels = want.Labels
-			if _, err := cs.CoreV1().Nodes().Update(ctx, got, metav1.UpdateOptions{}); err != nil {
+			// kwok writes the node's status all the time: an update from a
+			// read a moment old can conflict, so read again and retry.
+			err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+				cur, err := cs.CoreV1().Nodes().Get(ctx, want.Name, metav1.GetOptions{})
+				if err != nil {
+					return err
+				}
+				cur.Labels = want.Labels
+				_, err = cs.CoreV1().Nodes().Update(ctx, cur, metav1.UpdateOptions{})
+				return err
+			})
+			if err != nil {
 				return nil, fmt.Errorf("relabel client node %s: %w", want.Name, err)
 			}
 		}
