@@ -17,7 +17,6 @@ import (
 	"github.com/dstload/dstload/workload/ab"
 	"github.com/dstload/dstload/workload/report"
 	"github.com/dstload/dstload/workload/runner"
-	"github.com/dstload/dstload/workload/scenario"
 )
 
 type abOptions struct {
@@ -118,13 +117,9 @@ func runAB(cmd *cobra.Command, a *app, o *abOptions, scenarioArg string) error {
 	if o.metricsInterval <= 0 || o.readyTimeout <= 0 {
 		return usageErrorf("durations must be positive (--metrics-interval, --ready-timeout)")
 	}
-	base, err := scenario.Load(scenarioArg)
+	s, err := resolveScenario(scenarioArg, ov)
 	if err != nil {
-		return usageError(err)
-	}
-	s, err := base.Apply(ov)
-	if err != nil {
-		return usageError(err)
+		return err
 	}
 	env, err := a.abEnvironment()
 	if err != nil {
@@ -144,7 +139,7 @@ func runAB(cmd *cobra.Command, a *app, o *abOptions, scenarioArg string) error {
 
 	v := version.Get()
 	kubeconfig, kubeContext := env.kube()
-	progress := a.progress() // one writer: on a terminal it redraws its status line
+	progress := a.progress()
 	cfg := ab.Config{
 		A: sa, B: sb, Repeat: o.repeat, Confidence: o.confidence, Tolerance: tol, OutDir: outDir,
 		Progress: progress,

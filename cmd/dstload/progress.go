@@ -17,6 +17,13 @@ import (
 // lines ("[ 13s] hold: ...") overwrite each other; elsewhere (CI logs)
 // every line as written.
 func (a *app) progress() io.Writer {
+	if a.prog == nil {
+		a.prog = a.newProgress()
+	}
+	return a.prog
+}
+
+func (a *app) newProgress() io.Writer {
 	switch {
 	case a.quiet:
 		return io.Discard

@@ -46,16 +46,24 @@ func TestLiveLines(t *testing.T) {
 func TestQuietAndJSONProgress(t *testing.T) {
 	var out, errOut bytes.Buffer
 	a := &app{out: &out, errOut: &errOut, logFormat: "json"}
-	if _, ok := a.progress().(*slogLines); !ok {
-		t.Errorf("--log-format json: progress is %T", a.progress())
+	if _, ok := a.newProgress().(*slogLines); !ok {
+		t.Errorf("--log-format json: progress is %T", a.newProgress())
 	}
 	a.quiet = true
-	if w := a.progress(); w == &errOut || w == nil {
+	if w := a.newProgress(); w == &errOut || w == nil {
 		t.Errorf("--quiet: progress goes to stderr")
 	}
 	// Not a terminal (a buffer): lines as written.
 	a = &app{out: &out, errOut: &errOut, logFormat: "text"}
-	if a.progress() != &errOut {
-		t.Errorf("text to a non-terminal: progress is %T", a.progress())
+	if a.newProgress() != &errOut {
+		t.Errorf("text to a non-terminal: progress is %T", a.newProgress())
+	}
+}
+
+func TestProgressWriterIsShared(t *testing.T) {
+	var out, errOut bytes.Buffer
+	a := &app{out: &out, errOut: &errOut, logFormat: "json"}
+	if a.progress() != a.progress() {
+		t.Error("each call made a new progress writer: a terminal's status line would lose its state")
 	}
 }

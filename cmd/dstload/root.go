@@ -22,8 +22,11 @@ type app struct {
 	logFormat string
 	logLevel  string
 	quiet     bool
-	stateDir  string
-	envName   string
+	// prog is the progress writer, made once (progress.go): a terminal's
+	// in-place status line needs one writer that remembers it.
+	prog     io.Writer
+	stateDir string
+	envName  string
 }
 
 // envDir is the state directory of the selected environment.

@@ -16,7 +16,6 @@ import (
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/report"
 	"github.com/dstload/dstload/workload/runner"
-	"github.com/dstload/dstload/workload/scenario"
 )
 
 func newRunCmd(a *app) *cobra.Command {
@@ -105,13 +104,9 @@ machines and CI, e.g.:
 			case plotFormat != "svg" && plotFormat != "png":
 				return usageErrorf("invalid --plot-format %q: use svg or png", plotFormat)
 			}
-			base, err := scenario.Load(args[0])
+			s, err := resolveScenario(args[0], o)
 			if err != nil {
-				return usageError(err)
-			}
-			s, err := base.Apply(o)
-			if err != nil {
-				return usageError(err)
+				return err
 			}
 
 			st, cl, err := a.runCluster()

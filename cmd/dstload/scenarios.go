@@ -86,13 +86,9 @@ file: save it, edit it and pass its path to 'dstload run'.
 			if err != nil {
 				return err
 			}
-			base, err := scenario.Load(args[0])
+			s, err := resolveScenario(args[0], o)
 			if err != nil {
-				return usageError(err)
-			}
-			s, err := base.Apply(o)
-			if err != nil {
-				return usageError(err)
+				return err
 			}
 			var b bytes.Buffer
 			enc := yaml.NewEncoder(&b)
@@ -120,6 +116,20 @@ file: save it, edit it and pass its path to 'dstload run'.
 	f.StringVar(&hold, "hold", "", "replace the holds: one duration or MAX,MIN, as 'dstload run --hold'")
 	f.DurationVar(&settle, "settle", 0, "replace settle, as 'dstload run --settle'")
 	return cmd
+}
+
+// resolveScenario loads a catalogue name or file and applies the
+// overrides, as run, scenarios show and ab do; both failures are bad input.
+func resolveScenario(arg string, o scenario.Overrides) (*scenario.Scenario, error) {
+	base, err := scenario.Load(arg)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	s, err := base.Apply(o)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	return s, nil
 }
 
 // scenarioOverrides reads the flags run and scenarios show share.
