@@ -300,6 +300,8 @@ type StatusReport struct {
 	Phase      string            `json:"phase,omitempty"`
 	Clusters   []Cluster         `json:"clusters,omitempty"`
 	Components []ComponentStatus `json:"components,omitempty"`
+	// Monitoring is the environment's own Prometheus, when it runs one.
+	Monitoring *MonitoringStatus `json:"monitoring,omitempty"`
 	Healthy    bool              `json:"healthy"`
 }
 
@@ -324,6 +326,9 @@ func (e *Lifecycle) Status(ctx context.Context) (*StatusReport, error) {
 	}
 	r.Components = comps
 	r.Healthy = st.Phase == PhaseReady && allHealthy(comps)
+	if mr, ok := p.(MonitoringReporter); ok {
+		r.Monitoring = mr.MonitoringStatus(ctx, e.Env, st)
+	}
 	return r, nil
 }
 

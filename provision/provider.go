@@ -136,6 +136,14 @@ type Config struct {
 	// DestinationImage is the controller image to unpack when neither of
 	// the two above is given.
 	DestinationImage string
+	// Monitoring runs a Prometheus server as a supervised process (local;
+	// the others install kube-prometheus-stack through the stack hook).
+	// MonitoringSet says it was decided (`up` always decides; a Lifecycle
+	// user that leaves it unset keeps what the environment has).
+	// PrometheusBin is its binary (--prometheus-bin; "" = PATH).
+	Monitoring    bool
+	MonitoringSet bool
+	PrometheusBin string
 	// Kubeconfig and Context select an existing cluster (provider kubeconfig).
 	Kubeconfig string
 	Context    string

@@ -161,6 +161,13 @@ machines and CI, e.g.:
 				}
 				rcfg.ObserverCommand, rcfg.ObserverEnv = []string{exe, "observe"}, os.Environ()
 				rcfg.Components = componentsDown(st, rcfg.DestinationAddr)
+				if u := local.PrometheusURL(st); u != "" {
+					// The environment's Prometheus scrapes the run's
+					// processes through a file it watches.
+					rcfg.Monitoring = &runner.Monitoring{URL: u, GraphPage: local.GraphPage(ctx, u), ScrapeTargets: func(addrs map[string]string) error {
+						return local.WriteRunTargets(a.envDir(), st, addrs)
+					}}
+				}
 				res, err = runner.Run(ctx, rcfg)
 			} else {
 				// Churn and clients are the chart's pods; --destination-addr

@@ -21,6 +21,10 @@ func componentsDown(st *provision.State, destAddr string) func() []runner.Compon
 		if p.Name == local.Destination && p.Addr != destAddr {
 			continue
 		}
+		// Prometheus watches the run; its end changes nothing measured.
+		if p.Name == local.Prometheus {
+			continue
+		}
 		procs = append(procs, p)
 	}
 	if len(procs) == 0 {

@@ -80,4 +80,27 @@ func printStatus(a *app, r *provision.StatusReport) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", name, pid, addr, c.Health, oneLine(c.Detail))
 	}
 	tw.Flush()
+	printMonitoring(a, r.Monitoring)
+}
+
+// printMonitoring shows the environment's Prometheus and its targets.
+func printMonitoring(a *app, m *provision.MonitoringStatus) {
+	if m == nil {
+		return
+	}
+	fmt.Fprintf(a.out, "prometheus %s\n", m.URL)
+	if m.Error != "" {
+		fmt.Fprintf(a.out, "  scrape targets unavailable: %s\n", oneLine(m.Error))
+		return
+	}
+	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "JOB\tTARGET\tHEALTH\tLAST SCRAPE\tERROR")
+	for _, t := range m.Targets {
+		last := t.LastScrape
+		if last == "" {
+			last = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Job, t.URL, t.Health, last, oneLine(t.LastError))
+	}
+	tw.Flush()
 }

@@ -63,7 +63,8 @@ Providers:
 	f.StringVar(&o.cfg.Kubeconfig, "kubeconfig", "", "kubeconfig provider: kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
 	f.StringVar(&o.cfg.Context, "context", "", "kubeconfig provider: the context to use (required)")
 	f.BoolVar(&o.noStack, "no-stack", false, "create the cluster only: no Helm releases")
-	f.BoolVar(&o.monitoring, "monitoring", false, "also install kube-prometheus-stack (not on provider local)")
+	f.BoolVar(&o.monitoring, "monitoring", false, "monitoring: kube-prometheus-stack (k3d, kubeconfig); on local a Prometheus process scraping the controller, apiserver, kwok and runs (a later 'up' without it stops it)")
+	f.StringVar(&o.cfg.PrometheusBin, "prometheus-bin", "", "local --monitoring: the Prometheus binary (default: prometheus on PATH)")
 	f.StringVar(&o.mirror, "chart-mirror", os.Getenv(stack.MirrorEnv), "chart mirror directory or URL (env "+stack.MirrorEnv+")")
 	f.StringArrayVarP(&o.values, "values", "f", nil, "extra Helm values file for a release, release=FILE (repeatable; applied over dstload's defaults)")
 	f.StringArrayVar(&o.set, "set", nil, "set a Helm value of a release, release.key=value in helm's --set syntax (repeatable; applied after --values)")
@@ -104,6 +105,8 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 		f.apply(cmd, o)
 	}
 	o.cfg.DestinationArgsSet = cmd.Flags().Changed("destination-arg")
+	// `up` states monitoring every time: without --monitoring it is off.
+	o.cfg.Monitoring, o.cfg.MonitoringSet = o.monitoring, true
 	if o.cfg.Nodes < 1 {
 		return usageErrorf("--nodes %d: need at least 1 fake node", o.cfg.Nodes)
 	}
@@ -151,7 +154,8 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 		if err != nil {
 			return usageError(err)
 		}
-		h := &stack.Hook{Monitoring: o.monitoring, Multicluster: o.cfg.Clusters > 1, Mirror: o.mirror,
+		// Where no pod runs the provider runs Prometheus itself.
+		h := &stack.Hook{Monitoring: o.monitoring && caps.PodsRun, Multicluster: o.cfg.Clusters > 1, Mirror: o.mirror,
 			UserValues: userValues, UserSet: userSet, Versions: versions, Timeout: o.timeout, CompareSettings: true}
 		if err := h.Validate(o.provider, caps); err != nil {
 			return usageError(err)
@@ -174,6 +178,9 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 		fmt.Fprintf(a.out, "environment %q is up (provider %s) in %s\n", a.envName, st.Provider, res.Elapsed.Round(10*time.Millisecond))
 	}
 	printClusters(a, st)
+	if u := local.PrometheusURL(st); u != "" {
+		fmt.Fprintf(a.out, "prometheus: %s (scrape targets: dstload status)\n", u)
+	}
 	return nil
 }
 

@@ -80,12 +80,13 @@ func controlPlane(l layout) []component {
 	return []component{etcd(l), apiServer(l), controllerManager(l), scheduler(l), kwok(l)}
 }
 
-// everyComponent is the control plane and the destination controller, for
-// what is made before anything starts (certificates, kubeconfigs); the
-// destination controller's command line and ports are decided when it
-// starts, after the stack (StartDestination).
+// everyComponent is the control plane, the destination controller and
+// Prometheus, for what is made before anything starts (certificates,
+// kubeconfigs, configuration files); the destination controller's and
+// Prometheus' command lines and ports are decided when they start, after
+// the stack (StartDestination).
 func everyComponent(l layout) []component {
-	return append(controlPlane(l), destination(l, destinationRun{}))
+	return append(controlPlane(l), destination(l, destinationRun{}), prometheus(l, prometheusRun{}))
 }
 
 // portNames are the keys of data.Ports (the state file), in the order

@@ -21,11 +21,21 @@ const DestinationBinEnv = "DSTLOAD_DESTINATION_BIN"
 const DestinationHint = "add one with 'dstload up --provider local --destination-bin PATH' (a Linkerd controller binary) or 'dstload up --provider local --destination-addr HOST:PORT' (one that already runs)"
 
 // StartDestination runs Linkerd's destination controller as a supervised
-// host process (or records an external address). Lifecycle.Up calls it
-// after the stack hook, because the real controller needs the Linkerd CRDs.
-// When the controller image cannot be pulled and no flag names another
-// controller, the cluster stays up and the user is told how to add one.
+// host process (or records an external address), then Prometheus when
+// monitoring is on (it scrapes the controller's admin address, known only
+// now). Lifecycle.Up calls it after the stack hook, because the real
+// controller needs the Linkerd CRDs.
 func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc) error {
+	if err := p.startDestination(ctx, env, st, save); err != nil {
+		return err
+	}
+	return p.ensurePrometheus(ctx, env, st, save)
+}
+
+// startDestination runs the controller. When its image cannot be pulled
+// and no flag names another controller, the cluster stays up and the user
+// is told how to add one.
+func (p *Provider) startDestination(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc) error {
 	c := st.Cluster("")
 	if c == nil {
 		return fmt.Errorf("no cluster recorded")
@@ -132,12 +142,17 @@ func destination(l layout, r destinationRun) component {
 }
 
 // NeedsChange reports whether an environment that is up lacks the
-// destination controller these options ask for (a second `up` with
-// --destination-bin or --destination-addr adds or replaces it).
+// destination controller or the monitoring these options ask for (a second
+// `up` with --destination-bin or --destination-addr adds or replaces the
+// controller; one without --monitoring stops Prometheus).
 func (p *Provider) NeedsChange(st *provision.State) bool {
 	c := st.Cluster("")
 	if c == nil {
 		return false
+	}
+	// Monitoring turned on or off (or another Prometheus binary).
+	if p.monitoringChange(st) {
+		return true
 	}
 	switch {
 	case p.opts.DestinationRestart && p.opts.DestinationAddr == "":

@@ -1,7 +1,7 @@
 // Package local is the Docker-free provider: a Kubernetes control plane of
 // host processes (etcd, kube-apiserver, kube-controller-manager,
 // kube-scheduler, kwok with fake nodes) and optionally Linkerd's destination
-// controller, supervised by dstload. The processes outlive `dstload up`
+// controller and a Prometheus server (--monitoring), supervised by dstload. The processes outlive `dstload up`
 // (their own sessions; PIDs, start times and command lines in the state
 // file) and are stopped by `dstload down`.
 //
@@ -10,7 +10,8 @@
 //	kubeconfig        admin kubeconfig (self-contained, 0600)
 //	local/pki/        cluster CA, serving and client certificates, SA key
 //	local/etcd/       etcd data
-//	local/config/     per-component kubeconfigs, kwok stages, scheduler config
+//	local/config/     per-component kubeconfigs, kwok stages, scheduler and Prometheus config
+//	local/prometheus/ Prometheus' TSDB (data/) and file_sd files (targets/)
 //	logs/<name>.log   each process's stdout and stderr
 package local
 
@@ -83,10 +84,19 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Clusters must be 0 or 1: the local provider makes one cluster.
 	Clusters int
+	// Monitoring runs Prometheus (prometheus.go) from PrometheusBin, else
+	// PATH; with MonitoringSet false the environment keeps what it has.
+	Monitoring    bool
+	MonitoringSet bool
+	PrometheusBin string
 }
 
 // Provider is the local provider.
-type Provider struct{ opts Options }
+type Provider struct {
+	opts Options
+	// prometheusBin is the binary Validate found for --monitoring.
+	prometheusBin string
+}
 
 // New returns a local provider.
 func New(opts Options) *Provider {
@@ -109,6 +119,9 @@ func Factory(cfg provision.Config) (provision.Provider, error) {
 		DestinationAddr:  cfg.DestinationAddr,
 		DestinationImage: cfg.DestinationImage,
 		Clusters:         cfg.Clusters,
+		Monitoring:       cfg.Monitoring,
+		MonitoringSet:    cfg.MonitoringSet,
+		PrometheusBin:    cfg.PrometheusBin,
 
 		DestinationArgs:    cfg.DestinationArgs,
 		DestinationArgsSet: cfg.DestinationArgsSet,
@@ -146,6 +159,13 @@ func (p *Provider) Validate() error {
 	}
 	if err := checkDestinationArgs(o.DestinationArgs); err != nil {
 		return err
+	}
+	if o.Monitoring {
+		bin, err := resolvePrometheus(o.PrometheusBin)
+		if err != nil {
+			return err
+		}
+		p.prometheusBin = bin
 	}
 	if o.DestinationAddr != "" {
 		if _, port, err := net.SplitHostPort(o.DestinationAddr); err != nil || port == "" {

@@ -20,8 +20,8 @@ import (
 // environment, Down uninstalls it where the cluster stays, Status lists the
 // releases.
 type Hook struct {
-	// Monitoring adds kube-prometheus-stack (--monitoring); refused on the
-	// local provider.
+	// Monitoring adds kube-prometheus-stack (--monitoring) where pods run;
+	// on the local provider the provider runs Prometheus itself.
 	Monitoring bool
 	// Multicluster adds linkerd-multicluster.
 	Multicluster bool
@@ -90,7 +90,7 @@ func (r record) equal(o record) bool {
 
 // Validate checks the hook's settings against a provider (its name, for
 // the messages, and what it stated) before anything is created, so that
-// `up --monitoring --provider local` fails at once.
+// bad settings fail at once.
 func (h *Hook) Validate(providerName string, caps provision.Capabilities) error {
 	plan, err := Plan(h.selection(caps.PodsRun, nil))
 	if err != nil {

@@ -22,7 +22,7 @@ func TestHookValidate(t *testing.T) {
 	}{
 		{"local", Hook{}, "local", ""},
 		{"k3d monitoring", Hook{Monitoring: true}, "k3d", ""},
-		{"local monitoring", Hook{Monitoring: true}, "local", "--monitoring"},
+		{"local monitoring", Hook{Monitoring: true}, "local", ""},
 		{"values", Hook{UserValues: map[string][]string{"linkerd-control-plane": {f}}}, "local", ""},
 		{"values for unknown release", Hook{UserValues: map[string][]string{"linkerd": {f}}}, "local", `unknown release "linkerd"`},
 		{"missing values file", Hook{UserValues: map[string][]string{"kwok": {f + ".missing"}}}, "k3d", "v.yaml.missing"},

@@ -6,7 +6,6 @@
 package stack
 
 import (
-	"errors"
 	"fmt"
 	"helm.sh/helm/v3/pkg/strvals"
 	"slices"
@@ -97,16 +96,9 @@ type Selection struct {
 	Versions map[string]string
 }
 
-// ErrMonitoringOnLocal is returned when monitoring is asked for on the local
-// provider.
-var ErrMonitoringOnLocal = errors.New("--monitoring needs pods that really run (Prometheus, Grafana, hook Jobs); the local provider has no kubelet: use --provider k3d or kubeconfig, or leave --monitoring out")
-
 // Plan returns the releases of sel in install order, with version overrides
 // applied.
 func Plan(sel Selection) ([]Release, error) {
-	if sel.Local && sel.Monitoring {
-		return nil, ErrMonitoringOnLocal
-	}
 	all := Releases()
 	if err := checkNames(all, sel.Versions, "chart version override"); err != nil {
 		return nil, err
@@ -119,7 +111,9 @@ func Plan(sel Selection) ([]Release, error) {
 				continue
 			}
 		case GroupMonitoring:
-			if !sel.Monitoring {
+			// On local no pod runs: monitoring is the provider's own
+			// Prometheus process there, not a release.
+			if !sel.Monitoring || sel.Local {
 				continue
 			}
 		case GroupMulticluster:

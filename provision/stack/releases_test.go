@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -59,7 +58,8 @@ func TestPlan(t *testing.T) {
 			[]string{"linkerd-crds", "kube-prometheus-stack", "linkerd-control-plane", "kwok", "stage-fast"}, ""},
 		{"multicluster", Selection{Local: true, Multicluster: true},
 			[]string{"linkerd-crds", "linkerd-control-plane", "linkerd-multicluster"}, ""},
-		{"local monitoring refused", Selection{Local: true, Monitoring: true}, nil, "--monitoring"},
+		// The provider's own Prometheus, not a release.
+		{"local monitoring", Selection{Local: true, Monitoring: true}, []string{"linkerd-crds", "linkerd-control-plane"}, ""},
 		{"unknown override", Selection{Versions: map[string]string{"linkerd": "1.0.0"}}, nil, `unknown release "linkerd"`},
 	}
 	for _, tt := range tests {
@@ -78,9 +78,6 @@ func TestPlan(t *testing.T) {
 				t.Errorf("plan = %v, want %v", names(got), tt.want)
 			}
 		})
-	}
-	if _, err := Plan(Selection{Local: true, Monitoring: true}); !errors.Is(err, ErrMonitoringOnLocal) {
-		t.Errorf("monitoring on local: %v, want ErrMonitoringOnLocal", err)
 	}
 }
 

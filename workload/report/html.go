@@ -88,6 +88,7 @@ img{max-width:100%;border:1px solid #ddd;margin:.5em 0}code,.log{font-family:ui-
 <tr><th>destination</th><td>{{.R.Environment.Versions.Destination}} at {{.R.Environment.DestinationAddr}} {{.R.Environment.DestinationBin}} {{range .R.Environment.DestinationArgs}}{{.}} {{end}}</td></tr>
 <tr><th>dstload</th><td>{{.R.Environment.Versions.Dstload}}; host {{.R.Environment.OS}}/{{.R.Environment.Arch}}, {{.R.Environment.CPUs}} CPUs</td></tr>
 <tr><th>streams</th><td>{{.Streams}}</td></tr>
+{{with .R.Monitoring}}<tr><th>prometheus</th><td><a href="{{.GraphURL}}">{{.Start.Format "15:04:05"}} to {{.End.Format "15:04:05 MST"}}</a> on {{.PrometheusURL}}</td></tr>{{end}}
 </table>
 <h2>Criteria</h2>
 <table><tr><th>verdict</th><th>criterion</th><th>measured</th><th>note</th></tr>

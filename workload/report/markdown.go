@@ -44,6 +44,9 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	if o := r.Scenario.Overrides; o != (Overrides{}) {
 		p("| overrides | %s |\n", overridesText(o))
 	}
+	if m := r.Monitoring; m != nil {
+		p("| prometheus | [%s to %s](%s) on %s |\n", m.Start.Format("15:04:05"), m.End.Format("15:04:05 MST"), m.GraphURL, m.PrometheusURL)
+	}
 	p("| stream sampling | %d of %d streams (%.0f%%) record every update |\n\n", r.Sampling.SampledStreams, r.Sampling.Streams, 100*r.Sampling.Rate)
 
 	p("## Criteria\n\n| verdict | criterion | measured | note |\n|---|---|---|---|\n")

@@ -67,6 +67,9 @@ type Report struct {
 	Criteria    []CriterionResult `json:"criteria"`
 	// Fault is what stopped the run early (nil: it ran to its end).
 	Fault *Fault `json:"fault,omitempty"`
+	// Monitoring links the run's window to the environment's Prometheus
+	// (nil: none watched it).
+	Monitoring *Monitoring `json:"monitoring,omitempty"`
 }
 
 // Tool is the dstload build that wrote the report.

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/dstload/dstload/workload/admin"
 	"github.com/dstload/dstload/workload/churn"
 	"github.com/dstload/dstload/workload/client"
@@ -58,6 +56,8 @@ type localBackend struct {
 	churner   *churn.Churner
 	churnDone chan error
 	stopChurn context.CancelFunc
+	// withdrawTargets ends Prometheus' scrape of the run's processes.
+	withdrawTargets func()
 }
 
 func (b *localBackend) deploy(ctx context.Context) (func(context.Context) error, error) {
@@ -108,6 +108,9 @@ func (b *localBackend) connect(ctx context.Context) error {
 	if b.cl, err = newClients(cfg, b.tg, nodes); err != nil {
 		return err
 	}
+	if b.withdrawTargets, err = runTargets(ctx, cfg, b.cl.reg, b.obs.admin); err != nil {
+		return err
+	}
 	// Memory before the first stream is what memory per subscriber is
 	// measured from (report.MemoryPerSubscriber).
 	b.sampler.WaitFirst(ctx, 10*time.Second)
@@ -144,7 +147,8 @@ func (b *localBackend) startChurn(ctx context.Context) error {
 		return nil // stable: the targets already hold their size
 	}
 	var err error
-	b.churner, err = churn.New(ctx, r.cfg.Log.With("component", "churn"), prometheus.NewRegistry(), r.cs, churn.Options{
+	// Churn's metrics go with the clients' (one /metrics for Prometheus).
+	b.churner, err = churn.New(ctx, r.cfg.Log.With("component", "churn"), b.cl.reg, r.cs, churn.Options{
 		Namespace: b.tg.Namespace, Selector: b.tg.Selector(),
 		Pattern: churn.Pattern{Kind: churn.Oscillate, Min: c.Min, Max: c.Max, HoldMax: c.HoldMax, HoldMin: c.HoldMin, Jitter: c.Jitter, Cycles: c.Cycles},
 	}, b.feed.Append, b.cl.onEvent)
@@ -191,6 +195,9 @@ func (b *localBackend) finalTargets(context.Context) (map[string]int, error) {
 func (b *localBackend) collect(context.Context) (record.Set, []dstmetrics.Sample, error) {
 	r := b.r
 	r.hostLoadEnd, _ = procstat.ReadHostCPU()
+	if b.withdrawTargets != nil {
+		b.withdrawTargets()
+	}
 	var sets []record.Set
 	if b.cl != nil {
 		b.stopClients()
@@ -222,6 +229,9 @@ func (b *localBackend) collect(context.Context) (record.Set, []dstmetrics.Sample
 }
 
 func (b *localBackend) close() {
+	if b.withdrawTargets != nil {
+		b.withdrawTargets()
+	}
 	if b.stopChurn != nil {
 		b.stopChurn()
 	}

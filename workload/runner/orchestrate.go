@@ -309,6 +309,9 @@ func (r *run) finish(env report.Environment, records record.Set, samples []dstme
 	}
 	withControllerLog(&in, cfg.DestinationLog, in.Started, in.Ended)
 	rep := report.Build(in)
+	if m := cfg.Monitoring; m != nil {
+		rep.Monitoring = report.NewMonitoring(m.URL, m.GraphPage, in.Started, in.Ended)
+	}
 	files, err := report.Write(cfg.OutDir, rep, cfg.PlotFormat)
 	if err != nil {
 		return nil, err

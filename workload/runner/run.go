@@ -75,6 +75,9 @@ type Config struct {
 	Tool        report.Tool
 	Environment report.Environment
 
+	// Monitoring, when set, is the environment's own Prometheus.
+	Monitoring *Monitoring
+
 	// Components, when set, lists the environment's parts that are not
 	// running now (cmd: supervised processes that exited; the destination
 	// controller as DestinationComponent). The run calls it every second
@@ -198,10 +201,11 @@ func (r *run) progressf(format string, args ...any) {
 }
 
 // clients are the run's in-process client "processes", one per scenario
-// client process, each with its own registry.
+// client process. Their metrics share one registry, each client's with a
+// client label, so that one /metrics serves them all (Config.Monitoring).
 type clients struct {
 	list []*client.Client
-	regs []*prometheus.Registry
+	reg  *prometheus.Registry
 }
 
 // newClients makes the clients; client process i sits on node
@@ -212,12 +216,13 @@ func newClients(cfg Config, tg *Targets, nodes []string) (*clients, error) {
 	for _, n := range tg.Names() {
 		svcs = append(svcs, client.Service{Namespace: tg.Namespace, Name: n, Port: 80})
 	}
-	cs := &clients{}
+	cs := &clients{reg: prometheus.NewRegistry()}
 	per := sampleStreamsPerProcess(s)
 	for i := range s.Clients.Processes {
-		reg := prometheus.NewRegistry()
+		name := fmt.Sprintf("client-%03d", i)
+		reg := prometheus.WrapRegistererWith(prometheus.Labels{"client": name}, cs.reg)
 		c, err := client.New(client.Options{
-			Name:              fmt.Sprintf("client-%03d", i),
+			Name:              name,
 			Addr:              cfg.DestinationAddr,
 			Services:          svcs,
 			StreamsPerService: s.StreamsPerClientService(),
@@ -229,7 +234,6 @@ func newClients(cfg Config, tg *Targets, nodes []string) (*clients, error) {
 			return nil, fmt.Errorf("client %d: %w", i, err)
 		}
 		cs.list = append(cs.list, c)
-		cs.regs = append(cs.regs, reg)
 	}
 	return cs, nil
 }
