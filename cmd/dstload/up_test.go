@@ -35,21 +35,30 @@ func TestUpDownStatusBadInput(t *testing.T) {
 		stateDir string
 		args     []string
 		want     string
+		// path, when set, replaces PATH.
+		path string
 	}{
-		{"unknown provider", "", []string{"up", "--provider", "nosuch"}, "--provider local"},
-		{"zero nodes", "", []string{"up", "--provider", "local", "--nodes", "0"}, "--nodes"},
-		{"both destinations", "", []string{"up", "--provider", "local", "--no-stack", "--destination-bin", "/bin/true", "--destination-addr", "127.0.0.1:1"}, "exclude each other"},
-		{"kubeconfig without context", "", []string{"up", "--provider", "kubeconfig", "--no-stack"}, "--context"},
-		{"missing binaries", "", []string{"up", "--provider", "local", "--no-stack", "--bin-dir", emptyBinDir}, "missing"},
-		{"api port in use", "", []string{"up", "--provider", "local", "--no-stack", "--api-port", busy}, "in use"},
-		{"corrupt state: up", corrupt, []string{"up", "--provider", "local", "--no-stack"}, "unreadable"},
-		{"corrupt state: down", corrupt, []string{"down"}, "unreadable"},
-		{"corrupt state: status", corrupt, []string{"status"}, "unreadable"},
-		{"bad output", "", []string{"status", "-o", "xml"}, "--output"},
+		{"unknown provider", "", []string{"up", "--provider", "nosuch"}, "--provider local", ""},
+		{"zero nodes", "", []string{"up", "--provider", "local", "--nodes", "0"}, "--nodes", ""},
+		{"both destinations", "", []string{"up", "--provider", "local", "--no-stack", "--destination-bin", "/bin/true", "--destination-addr", "127.0.0.1:1"}, "exclude each other", ""},
+		{"kubeconfig without context", "", []string{"up", "--provider", "kubeconfig", "--no-stack"}, "--context", ""},
+		{"missing binaries", "", []string{"up", "--provider", "local", "--no-stack", "--bin-dir", emptyBinDir}, "missing", ""},
+		{"api port in use", "", []string{"up", "--provider", "local", "--no-stack", "--api-port", busy}, "in use", ""},
+		{"corrupt state: up", corrupt, []string{"up", "--provider", "local", "--no-stack"}, "unreadable", ""},
+		{"corrupt state: down", corrupt, []string{"down"}, "unreadable", ""},
+		{"corrupt state: status", corrupt, []string{"status"}, "unreadable", ""},
+		{"bad output", "", []string{"status", "-o", "xml"}, "--output", ""},
+		{"monitoring: no such prometheus", "", []string{"up", "--provider", "local", "--monitoring", "--prometheus-bin", "/nonexistent"},
+			"--prometheus-bin /nonexistent is not an executable file; pass --prometheus-bin PATH or install it (apt-get install prometheus)", ""},
+		{"monitoring: no prometheus on PATH", "", []string{"up", "--provider", "local", "--monitoring"},
+			"no prometheus binary on PATH; pass --prometheus-bin PATH or install it (apt-get install prometheus)", emptyBinDir},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.name == "api port in use" {
 				localtest.RequireBinaries(t) // the port is checked once binaries are found
+			}
+			if tc.path != "" {
+				t.Setenv("PATH", tc.path)
 			}
 			dir := tc.stateDir
 			if dir == "" {

@@ -33,6 +33,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -202,4 +203,24 @@ func RealDestination(t testing.TB) string {
 		t.Fatalf("localtest: %s=%s is not an executable file", DestinationBinEnv, bin)
 	}
 	return abs
+}
+
+// RequirePrometheus returns the path of the prometheus binary on PATH
+// (and of promtool next to it, "" when absent). Without it the test fails
+// under CI (CI=true; .ci/run installs Debian's package) and is skipped
+// elsewhere.
+func RequirePrometheus(t testing.TB) (prometheus, promtool string) {
+	t.Helper()
+	bin, err := exec.LookPath("prometheus")
+	switch {
+	case err != nil && os.Getenv("CI") == "true":
+		t.Fatalf("localtest: no prometheus on PATH: %s", local.PrometheusHint)
+	case err != nil:
+		t.Skipf("localtest: no prometheus on PATH (%s)", local.PrometheusHint)
+	}
+	tool, err := exec.LookPath("promtool")
+	if err != nil {
+		tool = ""
+	}
+	return bin, tool
 }
