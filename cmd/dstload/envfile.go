@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/local"
 	"github.com/dstload/dstload/provision/stack"
 )
 
@@ -54,6 +55,7 @@ type envDestination struct {
 type envStack struct {
 	Disabled      bool                `yaml:"disabled,omitempty"`
 	Monitoring    bool                `yaml:"monitoring,omitempty"`
+	PrometheusBin string              `yaml:"prometheusBin,omitempty"`
 	ChartMirror   string              `yaml:"chartMirror,omitempty"`
 	ChartVersions map[string]string   `yaml:"chartVersions,omitempty"`
 	Values        map[string][]string `yaml:"values,omitempty"`
@@ -152,6 +154,9 @@ func (f *envFile) apply(cmd *cobra.Command, o *upOptions) {
 	if set("monitoring") {
 		o.monitoring = s.Monitoring
 	}
+	if set("prometheus-bin") && s.PrometheusBin != "" {
+		o.cfg.PrometheusBin = s.PrometheusBin
+	}
 	if set("chart-mirror") && s.ChartMirror != "" {
 		o.mirror = s.ChartMirror
 	}
@@ -207,6 +212,10 @@ func resolvedEnvFile(o *upOptions, st *provision.State, userValues, userSet map[
 	}
 	if f.Provider != "local" {
 		f.Destination.Image = "" // only local takes the controller from an image
+	}
+	// The Prometheus binary local --monitoring found (flag or PATH).
+	if p := st.Process("", local.Prometheus); p != nil && len(p.Cmdline) > 0 {
+		f.Stack.PrometheusBin = p.Cmdline[0]
 	}
 	if !o.noStack {
 		f.Stack.ChartVersions = map[string]string{}
