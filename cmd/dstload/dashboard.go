@@ -19,8 +19,11 @@ a Prometheus data source:
 
 On k3d and kubeconfig, 'dstload run' with the chart's monitoring on ships
 the same dashboard as a ConfigMap that kube-prometheus-stack's Grafana
-loads. The "destination job" variable selects the Prometheus job that
-scrapes the destination controller (default .*destination.*).`,
+loads. On local, 'dstload up --monitoring' runs a Prometheus whose URL
+'dstload status' prints: add it to Grafana as the data source. The
+"destination job" variable selects the Prometheus job that scrapes the
+destination controller (default .*destination.*, which matches local's
+job "destination").`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			b, err := charts.Dashboard()
