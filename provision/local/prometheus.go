@@ -206,6 +206,30 @@ func resolvePrometheus(flag string) (string, error) {
 	return p, nil
 }
 
+// portPrometheus is Prometheus' port in data.Ports: picked at its first
+// start and kept while it is free, so that a Prometheus restarted by a
+// later `up` (after it died, or monitoring was off) keeps its URL and a
+// Grafana data source pointing at it still works.
+const portPrometheus = "prometheus"
+
+func prometheusPort(st *provision.State, d *data, save provision.SaveFunc) (int, error) {
+	if port := d.Ports[portPrometheus]; port != 0 && checkPortFree(port) == nil {
+		return port, nil
+	}
+	ports, err := freePorts(1)
+	if err != nil {
+		return 0, err
+	}
+	if d.Ports == nil {
+		d.Ports = map[string]int{}
+	}
+	d.Ports[portPrometheus] = ports[0]
+	if err := storeData(st, d); err != nil {
+		return 0, err
+	}
+	return ports[0], save(st)
+}
+
 // wantPrometheus is the binary this `up` runs Prometheus with, "" for
 // none: --monitoring (with the binary Validate found) or its absence when
 // the flag was given, else what the environment records (a plain
@@ -276,11 +300,11 @@ func (p *Provider) ensurePrometheus(ctx context.Context, env provision.Env, st *
 			return err
 		}
 	}
-	ports, err := freePorts(1)
+	port, err := prometheusPort(st, d, save)
 	if err != nil {
 		return err
 	}
-	c := prometheus(l, prometheusRun{bin: want, port: ports[0]})
+	c := prometheus(l, prometheusRun{bin: want, port: port})
 	for _, f := range c.configs {
 		if err := f.write(l.config(f.name)); err != nil {
 			return err

@@ -2,6 +2,7 @@ package local
 
 import (
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,5 +213,34 @@ func TestNeedsChangeMonitoring(t *testing.T) {
 				t.Errorf("NeedsChange = %v, want %v", got, tc.wantChange)
 			}
 		})
+	}
+}
+
+// TestPrometheusPort: the port is picked once and kept while it is free;
+// one taken by another program is replaced (and recorded).
+func TestPrometheusPort(t *testing.T) {
+	st := &provision.State{}
+	d := &data{Ports: map[string]int{portAPI: 1}}
+	saves := 0
+	save := func(*provision.State) error { saves++; return nil }
+	first, err := prometheusPort(st, d, save)
+	if err != nil || first == 0 || d.Ports[portPrometheus] != first || saves != 1 {
+		t.Fatalf("first pick %d, %v, ports %v, %d saves", first, err, d.Ports, saves)
+	}
+	if again, err := prometheusPort(st, d, save); err != nil || again != first {
+		t.Fatalf("free port not kept: %d, %v (had %d)", again, err, first)
+	}
+	l, err := net.Listen("tcp", loopback(first))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	other, err := prometheusPort(st, d, save)
+	if err != nil || other == first || d.Ports[portPrometheus] != other {
+		t.Fatalf("taken port %d: got %d, %v, ports %v", first, other, err, d.Ports)
+	}
+	rec, err := loadData(st)
+	if err != nil || rec.Ports[portPrometheus] != other {
+		t.Fatalf("port not recorded in the state: %+v %v", rec, err)
 	}
 }

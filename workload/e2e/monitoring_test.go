@@ -27,8 +27,9 @@ import (
 // `status` says so); during a small run PromQL finds the controller's
 // subscribers equal to the run's streams and dstload's latency histogram
 // counting, and the report links the run's window; a second `up
-// --monitoring` keeps the same Prometheus, `up` without it stops it, and
-// `down` leaves no Prometheus process. It runs the dstload binary (not
+// --monitoring` keeps the same Prometheus, `up` without it stops it, one
+// with it again brings it back on its port, and `down` leaves no
+// Prometheus process. It runs the dstload binary (not
 // the CLI in-process, as cmd/dstload's tests do) so that it runs in
 // parallel with that package.
 func TestLocalMonitoring(t *testing.T) {
@@ -217,6 +218,9 @@ poll:
 	last := prometheus()
 	if last == nil || !local.Alive(*last) {
 		t.Fatalf("up --monitoring after off: %+v", last)
+	}
+	if last.Addr != proc.Addr {
+		t.Errorf("Prometheus came back on %s, not on its port %s (a Grafana data source would break)", last.Addr, proc.Addr)
 	}
 	if code, stdout, stderr := cli("down"); code != 0 {
 		t.Fatalf("down: exit %d\n%s\n%s", code, stdout, stderr)
