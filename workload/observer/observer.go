@@ -92,7 +92,7 @@ type slice struct {
 func New(log *slog.Logger, reg prometheus.Registerer, namespace string, services []string, portName string) *Observer {
 	o := &Observer{log: log, namespace: namespace, portName: portName, now: time.Now,
 		services: map[string]*service{}, slices: map[string]*slice{},
-		canary: newDelays(),
+		canary:  newDelays(),
 		podGone: map[string]time.Time{}, triggers: map[netip.AddrPort][]time.Time{},
 		mReady: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dstload_observer_ready_endpoints", Help: "Ready endpoints of the observed services."}),
