@@ -26,6 +26,7 @@ func newObserveCmd(a *app) *cobra.Command {
 		adminAddr   string
 		recordsFile string
 		canary      time.Duration
+		etcd        etcdFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "observe",
@@ -57,7 +58,7 @@ writes --records-file when stopped (SIGTERM or Ctrl-C).`,
 			if err != nil {
 				return err
 			}
-			return runObserve(cmd.Context(), a, kf, namespace, names, portName, eventsURL, adminAddr, recordsFile, canary)
+			return runObserve(cmd.Context(), a, kf, etcd, namespace, names, portName, eventsURL, adminAddr, recordsFile, canary)
 		},
 	}
 	kf.add(cmd)
@@ -67,11 +68,16 @@ writes --records-file when stopped (SIGTERM or Ctrl-C).`,
 	fs.StringVar(&eventsURL, "events-url", "", "churn's event feed (http://HOST:PORT), for the cluster's convergence per event")
 	fs.StringVar(&adminAddr, "metrics-addr", "127.0.0.1:0", "admin HTTP address (/metrics /ready /live /records)")
 	fs.StringVar(&recordsFile, "records-file", "", "write the records here when stopping")
+	fs.StringVar(&etcd.endpoint, "etcd-endpoint", "", "follow the slices and pod deletions in this etcd (https://HOST:PORT) instead of the API server's watch: the local provider's reference clock, ahead of every API watcher")
+	fs.StringVar(&etcd.ca, "etcd-ca", "", "CA file of --etcd-endpoint")
+	fs.StringVar(&etcd.cert, "etcd-cert", "", "client certificate file for --etcd-endpoint")
+	fs.StringVar(&etcd.key, "etcd-key", "", "client key file for --etcd-endpoint")
+	fs.StringVar(&etcd.prefix, "etcd-prefix", "/registry", "the API server's --etcd-prefix")
 	fs.DurationVar(&canary, "canary-interval", 0, "write a canary EndpointSlice this often and time how long after the API server's answer the watch delivers it, the bound on the observer's own lag (0: off; needs create/update/delete on EndpointSlices)")
 	return cmd
 }
 
-func runObserve(ctx context.Context, a *app, kf kubeFlags, namespace string, services []string, portName, eventsURL, adminAddr, recordsFile string, canary time.Duration) error {
+func runObserve(ctx context.Context, a *app, kf kubeFlags, etcd etcdFlags, namespace string, services []string, portName, eventsURL, adminAddr, recordsFile string, canary time.Duration) error {
 	kf.protobuf = true
 	cs, err := kf.clientset()
 	if err != nil {
@@ -89,7 +95,18 @@ func runObserve(ctx context.Context, a *app, kf kubeFlags, namespace string, ser
 		}
 		return s
 	}
-	if err := obs.Start(ctx, cs); err != nil {
+	source := "api"
+	if etcd.endpoint != "" {
+		src, closeEtcd, err := etcd.source()
+		if err != nil {
+			return err
+		}
+		defer closeEtcd()
+		if err := obs.StartEtcd(ctx, src, cs); err != nil {
+			return fmt.Errorf("observer: %w", err)
+		}
+		source = "etcd"
+	} else if err := obs.Start(ctx, cs); err != nil {
 		return fmt.Errorf("observer: %w", err)
 	}
 	actx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
@@ -131,6 +148,10 @@ func runObserve(ctx context.Context, a *app, kf kubeFlags, namespace string, ser
 	st := meter.Stop()
 	c := obs.Canary()
 	st.WatchDelays, st.WatchDelayP50, st.WatchDelayP99, st.WatchDelayMax = c.Count, c.P50, c.P99, c.Max
+	st.Source = source
+	if d := obs.APIDelivery(); d.Count > 0 {
+		st.APIDelays, st.APIDelayP50, st.APIDelayP99, st.APIDelayMax = d.Count, d.P50, d.P99, d.Max
+	}
 	final.Store(&st)
 	if recordsFile != "" {
 		return writeRecordsFile(recordsFile, records())

@@ -110,6 +110,11 @@ func TestRealDestination(t *testing.T) {
 		if !procs["observer"] || !procs["clients"] || in.CPURatio <= 0 {
 			t.Errorf("instrument processes %+v, cpu ratio %v", in.Processes, in.CPURatio)
 		}
+		// On the local provider the observer follows etcd, and the canary
+		// also times the API server's own delivery.
+		if in.ObserverSource != "etcd" || in.APIDeliveries == 0 {
+			t.Errorf("observer source %q, API deliveries %d; want etcd and > 0", in.ObserverSource, in.APIDeliveries)
+		}
 		if r.Totals.ScaleEvents != 2 || r.Totals.MissedStreams != 0 || r.FanoutCompletion.Count != 2 {
 			t.Errorf("events %d, missed %d, fanout %+v", r.Totals.ScaleEvents, r.Totals.MissedStreams, r.FanoutCompletion)
 		}

@@ -159,7 +159,7 @@ machines and CI, e.g.:
 				if xerr != nil {
 					return fmt.Errorf("find dstload's executable for the observer process: %w", xerr)
 				}
-				rcfg.ObserverCommand, rcfg.ObserverEnv = []string{exe, "observe"}, os.Environ()
+				rcfg.ObserverCommand, rcfg.ObserverEnv = observerCommand(exe, a.envDir(), st), os.Environ()
 				rcfg.Components = componentsDown(st, rcfg.DestinationAddr)
 				if u := local.PrometheusURL(st); u != "" {
 					// The environment's Prometheus scrapes the run's

@@ -73,31 +73,61 @@ func (o *Observer) RunCanary(ctx context.Context, cs kubernetes.Interface, inter
 	}
 }
 
-// canaryAnswered notes when the API server answered write g; the watch
-// may have delivered it already.
+// canaryAnswered notes when the API server answered write g; the
+// watches may have delivered it already.
 func (o *Observer) canaryAnswered(g string, at time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if seen, ok := o.canarySeen[g]; ok {
-		delete(o.canarySeen, g)
-		o.canaryLag = append(o.canaryLag, max(seen.Sub(at), 0).Seconds())
-		return
+	o.canary.answered(g, at)
+	if o.apiCanary != nil {
+		o.apiCanary.answered(g, at)
 	}
-	o.canaryAnsweredAt[g] = at
 }
 
 func (o *Observer) canarySeenLocked(es *discoveryv1.EndpointSlice, now time.Time) {
-	g := es.Annotations[canaryGenAnnot]
-	if at, ok := o.canaryAnsweredAt[g]; ok {
-		delete(o.canaryAnsweredAt, g)
-		o.canaryLag = append(o.canaryLag, max(now.Sub(at), 0).Seconds())
+	o.canary.seen(es.Annotations[canaryGenAnnot], now)
+}
+
+// delays pairs each canary write's answer with its delivery on one watch.
+type delays struct {
+	answeredAt map[string]time.Time
+	seenAt     map[string]time.Time
+	lag        []float64 // seconds
+}
+
+func newDelays() *delays {
+	return &delays{answeredAt: map[string]time.Time{}, seenAt: map[string]time.Time{}}
+}
+
+func (d *delays) answered(g string, at time.Time) {
+	if seen, ok := d.seenAt[g]; ok {
+		delete(d.seenAt, g)
+		d.lag = append(d.lag, max(seen.Sub(at), 0).Seconds())
+		return
+	}
+	d.answeredAt[g] = at
+}
+
+func (d *delays) seen(g string, now time.Time) {
+	if at, ok := d.answeredAt[g]; ok {
+		delete(d.answeredAt, g)
+		d.lag = append(d.lag, max(now.Sub(at), 0).Seconds())
 		return
 	}
 	// Delivered before the answer: no lag; kept until the answer comes
 	// (bounded: a write that never answers is dropped with the map).
-	if len(o.canarySeen) < 1000 {
-		o.canarySeen[g] = now
+	if len(d.seenAt) < 1000 {
+		d.seenAt[g] = now
 	}
+}
+
+func (d *delays) stats() CanaryStats {
+	l := append([]float64(nil), d.lag...)
+	if len(l) == 0 {
+		return CanaryStats{}
+	}
+	sort.Float64s(l)
+	return CanaryStats{Count: len(l), P50: l[(len(l)-1)/2], P99: l[min(len(l)-1, len(l)*99/100)], Max: l[len(l)-1]}
 }
 
 // CanaryStats summarises the canary watch delays (seconds).
@@ -106,14 +136,23 @@ type CanaryStats struct {
 	P50, P99, Max float64
 }
 
-// Canary returns the watch delays measured so far.
+// Canary returns the delays of the observer's own source (its watch, or
+// etcd) measured so far: the bound on its lateness.
 func (o *Observer) Canary() CanaryStats {
 	o.mu.Lock()
-	l := append([]float64(nil), o.canaryLag...)
-	o.mu.Unlock()
-	if len(l) == 0 {
+	defer o.mu.Unlock()
+	return o.canary.stats()
+}
+
+// APIDelivery returns, when the observer follows etcd, how long after the
+// API server answered a canary write its watch delivered it: the API
+// server's part of every update latency measured from etcd (zero Count
+// otherwise).
+func (o *Observer) APIDelivery() CanaryStats {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.apiCanary == nil {
 		return CanaryStats{}
 	}
-	sort.Float64s(l)
-	return CanaryStats{Count: len(l), P50: l[(len(l)-1)/2], P99: l[min(len(l)-1, len(l)*99/100)], Max: l[len(l)-1]}
+	return o.apiCanary.stats()
 }

@@ -48,11 +48,21 @@ type Observer struct {
 	synced   atomic.Bool
 	events   atomic.Uint64 // watch events handled
 	relists  atomic.Uint64
-	// canary: answer and delivery times by generation, and the measured
-	// delivery delays (canary.go).
-	canaryAnsweredAt map[string]time.Time
-	canarySeen       map[string]time.Time
-	canaryLag        []float64
+	// canary: the delivery delays of the canary's writes on the
+	// observer's source; apiCanary (etcd source only) on an API watch of
+	// the canary alone (canary.go).
+	canary    *delays
+	apiCanary *delays
+	// podGone is when each pod of the namespace was seen deleted (etcd
+	// source only). Linkerd drops an endpoint whose pod is gone without
+	// waiting for its slice to change, so a removal's record carries its
+	// pod's deletion when that came first (record.EndpointChange.PodGone).
+	podGone map[string]time.Time
+	// triggers are, per endpoint whose pod is gone while a slice still
+	// lists it ready, the times of that slice's later events: each is a
+	// moment the controller recomputes the slice and can drop the
+	// endpoint (record.EndpointChange.Triggers).
+	triggers map[netip.AddrPort][]time.Time
 
 	mReady   prometheus.Gauge
 	mChanges *prometheus.CounterVec
@@ -69,10 +79,12 @@ type service struct {
 	pend       *record.ScaleEvent
 }
 
-// slice is the last state of one EndpointSlice of an observed service.
+// slice is the last state of one EndpointSlice of an observed service:
+// its ready endpoints and the pod each belongs to ("" when the endpoint
+// names none).
 type slice struct {
 	svc   *service
-	ready map[netip.AddrPort]struct{}
+	ready map[netip.AddrPort]string
 }
 
 // New observes the named services in namespace. portName selects the
@@ -80,7 +92,8 @@ type slice struct {
 func New(log *slog.Logger, reg prometheus.Registerer, namespace string, services []string, portName string) *Observer {
 	o := &Observer{log: log, namespace: namespace, portName: portName, now: time.Now,
 		services: map[string]*service{}, slices: map[string]*slice{},
-		canaryAnsweredAt: map[string]time.Time{}, canarySeen: map[string]time.Time{},
+		canary:  newDelays(),
+		podGone: map[string]time.Time{}, triggers: map[netip.AddrPort][]time.Time{},
 		mReady: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dstload_observer_ready_endpoints", Help: "Ready endpoints of the observed services."}),
 		mChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -176,13 +189,13 @@ func (o *Observer) handleLocked(es *discoveryv1.EndpointSlice, now time.Time, in
 	}
 	next := readyOf(es, o.portName)
 	if old == nil {
-		old = &slice{svc: svc, ready: map[netip.AddrPort]struct{}{}}
+		old = &slice{svc: svc, ready: map[netip.AddrPort]string{}}
 		o.slices[es.Name] = old
 	}
 	changed := false
-	for a := range old.ready {
+	for a, pod := range old.ready {
 		if _, ok := next[a]; !ok {
-			changed = o.decLocked(svc, a, now, initial) || changed
+			changed = o.decLocked(svc, a, pod, now, initial) || changed
 		}
 	}
 	for a := range next {
@@ -194,6 +207,24 @@ func (o *Observer) handleLocked(es *discoveryv1.EndpointSlice, now time.Time, in
 	if changed {
 		o.changedLocked(svc, now)
 	}
+	if len(o.podGone) > 0 {
+		for a, pod := range next {
+			if _, gone := o.podGone[pod]; gone {
+				o.triggers[a] = appendTrigger(o.triggers[a], now)
+			}
+		}
+	}
+}
+
+// maxTriggers bounds the slice events kept per endpoint: the latest ones
+// are those a receipt is timed from.
+const maxTriggers = 32
+
+func appendTrigger(ts []time.Time, t time.Time) []time.Time {
+	if len(ts) == maxTriggers {
+		ts = append(ts[:0], ts[1:]...)
+	}
+	return append(ts, t)
 }
 
 func (o *Observer) deleteLocked(name string, now time.Time) {
@@ -203,8 +234,8 @@ func (o *Observer) deleteLocked(name string, now time.Time) {
 	}
 	delete(o.slices, name)
 	changed := false
-	for a := range old.ready {
-		changed = o.decLocked(old.svc, a, now, false) || changed
+	for a, pod := range old.ready {
+		changed = o.decLocked(old.svc, a, pod, now, false) || changed
 	}
 	if changed {
 		o.changedLocked(old.svc, now)
@@ -224,16 +255,21 @@ func (o *Observer) incLocked(svc *service, a netip.AddrPort, now time.Time, init
 	return true
 }
 
-// decLocked counts one slice less listing a as ready; it reports whether a
-// stopped being ready.
-func (o *Observer) decLocked(svc *service, a netip.AddrPort, now time.Time, initial bool) bool {
+// decLocked counts one slice less listing a (of pod) as ready; it reports
+// whether a stopped being ready.
+func (o *Observer) decLocked(svc *service, a netip.AddrPort, pod string, now time.Time, initial bool) bool {
 	n := svc.ready[a] - 1
 	if n > 0 {
 		svc.ready[a] = n
 		return false
 	}
 	delete(svc.ready, a)
-	o.changes = append(o.changes, record.EndpointChange{Service: svc.key, Addr: a.String(), Ready: false, Time: now, Initial: initial})
+	c := record.EndpointChange{Service: svc.key, Addr: a.String(), Ready: false, Time: now, Initial: initial}
+	if t, ok := o.podGone[pod]; ok && t.Before(now) {
+		c.PodGone, c.Triggers = t, o.triggers[a]
+	}
+	delete(o.triggers, a)
+	o.changes = append(o.changes, c)
 	o.mChanges.WithLabelValues("gone").Inc()
 	o.mReady.Dec()
 	return true
@@ -326,8 +362,8 @@ func ReadyEndpoints(slices []*discoveryv1.EndpointSlice, portName string) map[ne
 	return out
 }
 
-func readyOf(es *discoveryv1.EndpointSlice, portName string) map[netip.AddrPort]struct{} {
-	out := make(map[netip.AddrPort]struct{}, len(es.Endpoints))
+func readyOf(es *discoveryv1.EndpointSlice, portName string) map[netip.AddrPort]string {
+	out := make(map[netip.AddrPort]string, len(es.Endpoints))
 	port := -1
 	for _, p := range es.Ports {
 		name := ""
@@ -346,13 +382,26 @@ func readyOf(es *discoveryv1.EndpointSlice, portName string) map[netip.AddrPort]
 		if ep.Conditions.Ready != nil && !*ep.Conditions.Ready {
 			continue
 		}
+		pod := ""
+		if ep.TargetRef != nil && ep.TargetRef.Kind == "Pod" {
+			pod = ep.TargetRef.Name
+		}
 		for _, a := range ep.Addresses {
 			ip, err := netip.ParseAddr(a)
 			if err != nil {
 				continue
 			}
-			out[netip.AddrPortFrom(ip, uint16(port))] = struct{}{}
+			out[netip.AddrPortFrom(ip, uint16(port))] = pod
 		}
 	}
 	return out
+}
+
+// podDeletedLocked records that pod is gone from the API (its object
+// deleted). A pod deleted while a slice still lists it keeps its first
+// deletion time until that slice drops it.
+func (o *Observer) podDeletedLocked(pod string, now time.Time) {
+	if _, ok := o.podGone[pod]; !ok {
+		o.podGone[pod] = now
+	}
 }

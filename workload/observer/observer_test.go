@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
@@ -212,6 +213,61 @@ func TestReadyEndpoints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := ReadyEndpoints(tt.slices, tt.portName); !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("got %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestPodGone: a removal carries its pod's deletion when the pod was
+// deleted before the slice dropped the endpoint, and only then.
+func TestPodGone(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	withPods := func(es *discoveryv1.EndpointSlice, pods ...string) *discoveryv1.EndpointSlice {
+		for i := range es.Endpoints {
+			es.Endpoints[i].TargetRef = &corev1.ObjectReference{Kind: "Pod", Name: pods[i]}
+		}
+		return es
+	}
+	tests := []struct {
+		name      string
+		deletedMs int // when pod p1 is seen deleted (0: never)
+		want      time.Time
+	}{
+		{"deleted before the slice changed", 150, at(150)},
+		{"deleted after the slice changed", 250, time.Time{}},
+		{"never deleted", 0, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := New(testutil.Discard(), prometheus.NewRegistry(), "ns", []string{"a"}, "")
+			o.mu.Lock()
+			o.handleLocked(withPods(epSlice("a-1", "a", "10.0.0.1", "10.0.0.2"), "p1", "p2"), at(100), false)
+			if tt.deletedMs > 0 && tt.deletedMs < 200 {
+				o.podDeletedLocked("p1", at(tt.deletedMs))
+			}
+			// A slice event that still lists p1: a moment the controller
+			// can drop it.
+			o.handleLocked(withPods(epSlice("a-1", "a", "10.0.0.1", "10.0.0.2", "10.0.0.3"), "p1", "p2", "p3"), at(170), false)
+			o.handleLocked(withPods(epSlice("a-1", "a", "10.0.0.2", "10.0.0.3"), "p2", "p3"), at(200), false)
+			if tt.deletedMs >= 200 {
+				o.podDeletedLocked("p1", at(tt.deletedMs))
+			}
+			o.mu.Unlock()
+			cs := o.Records().EndpointChanges
+			last := cs[len(cs)-1]
+			if last.Addr != "10.0.0.1:80" || last.Ready || !last.Time.Equal(at(200)) {
+				t.Fatalf("last change = %+v, want 10.0.0.1:80 gone at 200ms", last)
+			}
+			if !last.PodGone.Equal(tt.want) {
+				t.Errorf("PodGone = %v, want %v", last.PodGone, tt.want)
+			}
+			wantTriggers := 0
+			if !tt.want.IsZero() {
+				wantTriggers = 1
+			}
+			if len(last.Triggers) != wantTriggers || wantTriggers == 1 && !last.Triggers[0].Equal(at(170)) {
+				t.Errorf("Triggers = %v, want %d at 170ms", last.Triggers, wantTriggers)
 			}
 		})
 	}

@@ -38,6 +38,9 @@ type UpdateLatency struct {
 	StreamChange
 	Received time.Time     `json:"received"`
 	Latency  time.Duration `json:"latency"`
+	// FromPod: a Remove received after the endpoint's pod was deleted but
+	// before the slice dropped it, timed from the deletion.
+	FromPod bool `json:"fromPod,omitempty"`
 }
 
 // MissedUpdate is an endpoint change a sampled stream never received (no
@@ -137,6 +140,20 @@ type receiptKey struct {
 	addr string
 }
 
+// podCause is the latest signal before t that can have made the
+// controller drop c's endpoint early: its pod's deletion, or a later event
+// of the slice still listing it (the controller recomputes the slice and
+// finds the pod gone). A receipt before the deletion keeps the deletion.
+func podCause(c EndpointChange, t time.Time) time.Time {
+	ref := c.PodGone
+	for _, tr := range c.Triggers {
+		if tr.After(ref) && !tr.After(t) {
+			ref = tr
+		}
+	}
+	return ref
+}
+
 // Analyze joins churn, observer and client records into docs/latency.md's
 // numbers. It is pure: the same Set gives the same Analysis.
 //
@@ -146,7 +163,11 @@ type receiptKey struct {
 // address at or after change i-1 and before change i+1, so a slightly early
 // receipt (informer skew) still matches and a receipt is never reused for a
 // later change. Only changes while the stream existed count; a receipt that
-// was part of a reconnect snapshot is neither a latency nor a miss.
+// was part of a reconnect snapshot is neither a latency nor a miss. A
+// receipt is timed from the latest cluster signal before it that could
+// have caused it: the slice change, or for a removal received before the
+// slice changed, the pod's deletion or a later event of its slice
+// (EndpointChange.PodGone, Triggers).
 func Analyze(s Set) Analysis {
 	var a Analysis
 	a.ScaleFailures = len(s.ScaleFailures)
@@ -204,9 +225,13 @@ func Analyze(s Set) Analysis {
 					a.MissedUpdates = append(a.MissedUpdates, MissedUpdate{change})
 				case r.Snapshot:
 				default:
-					a.UpdateLatencies = append(a.UpdateLatencies, UpdateLatency{
-						StreamChange: change, Received: r.Time, Latency: r.Time.Sub(c.Time),
-					})
+					ul := UpdateLatency{StreamChange: change, Received: r.Time, Latency: r.Time.Sub(c.Time)}
+					// A Remove before the slice changed, once the pod was
+					// gone, answered the pod's deletion.
+					if !c.PodGone.IsZero() && r.Time.Before(c.Time) {
+						ul.Latency, ul.FromPod = r.Time.Sub(podCause(c, r.Time)), true
+					}
+					a.UpdateLatencies = append(a.UpdateLatencies, ul)
 				}
 			}
 		}

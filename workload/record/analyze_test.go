@@ -25,6 +25,17 @@ func TestAnalyzeUpdateLatency(t *testing.T) {
 	gone := func(ms int) EndpointChange {
 		return EndpointChange{Service: "ns/a", Addr: "10.0.0.1:80", Ready: false, Time: at(ms)}
 	}
+	podGone := func(podMs, ms int) EndpointChange {
+		c := gone(ms)
+		c.PodGone = at(podMs)
+		return c
+	}
+	withTriggers := func(c EndpointChange, ms ...int) EndpointChange {
+		for _, m := range ms {
+			c.Triggers = append(c.Triggers, at(m))
+		}
+		return c
+	}
 	rcpt := func(add bool, ms int, snapshot bool) Receipt {
 		return Receipt{Client: "c", Stream: 1, Service: "ns/a", Addr: "10.0.0.1:80", Add: add, Time: at(ms), Snapshot: snapshot}
 	}
@@ -60,6 +71,29 @@ func TestAnalyzeUpdateLatency(t *testing.T) {
 			set: Set{Streams: []StreamInfo{stream(true, 200, 2000)}, EndpointChanges: []EndpointChange{
 				{Service: "ns/a", Addr: "10.0.0.1:80", Ready: true, Time: at(0), Initial: true}, gone(100), ready(3000),
 			}},
+		},
+		{
+			// The controller drops an endpoint whose pod is gone before
+			// the slice changes: timed from the pod's deletion.
+			name:      "remove after the pod's deletion, before the slice, is timed from the deletion",
+			set:       Set{Streams: []StreamInfo{stream(true, 0, 0)}, EndpointChanges: []EndpointChange{ready(100), podGone(600, 1000)}, Receipts: []Receipt{rcpt(true, 130, false), rcpt(false, 640, false)}},
+			latencies: []time.Duration{30 * time.Millisecond, 40 * time.Millisecond},
+		},
+		{
+			name: "remove after a later event of its slice is timed from that event",
+			set: Set{Streams: []StreamInfo{stream(true, 0, 0)}, EndpointChanges: []EndpointChange{ready(100), withTriggers(podGone(600, 1000), 700, 800, 950)},
+				Receipts: []Receipt{rcpt(true, 130, false), rcpt(false, 820, false)}},
+			latencies: []time.Duration{30 * time.Millisecond, 20 * time.Millisecond},
+		},
+		{
+			name:      "remove after the slice changed is timed from the slice, even with a deletion before",
+			set:       Set{Streams: []StreamInfo{stream(true, 0, 0)}, EndpointChanges: []EndpointChange{ready(100), podGone(600, 1000)}, Receipts: []Receipt{rcpt(true, 130, false), rcpt(false, 1010, false)}},
+			latencies: []time.Duration{30 * time.Millisecond, 10 * time.Millisecond},
+		},
+		{
+			name:      "remove before the pod's deletion stays negative",
+			set:       Set{Streams: []StreamInfo{stream(true, 0, 0)}, EndpointChanges: []EndpointChange{ready(100), podGone(600, 1000)}, Receipts: []Receipt{rcpt(true, 130, false), rcpt(false, 590, false)}},
+			latencies: []time.Duration{30 * time.Millisecond, -10 * time.Millisecond},
 		},
 		{
 			name: "unsampled streams give no update latency",

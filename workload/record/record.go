@@ -65,6 +65,18 @@ type EndpointChange struct {
 	// Initial marks endpoints already ready when the observer started: they
 	// bound the matching windows but are not changes to measure.
 	Initial bool `json:"initial,omitempty"`
+	// PodGone is, for a removal, when the observer saw the endpoint's pod
+	// deleted, if that was before the endpoint left the slices. The
+	// destination controller drops an endpoint whose pod is gone without
+	// waiting for the slice, so a Remove received between the two was
+	// caused by the deletion and is timed from it (Analyze).
+	PodGone time.Time `json:"podGone,omitzero"`
+	// Triggers are the events of the slice that still listed the endpoint
+	// after its pod was deleted (at most the last 32): the controller
+	// recomputes a slice on each and then drops an endpoint whose pod is
+	// gone. A Remove before the slice dropped the endpoint is timed from
+	// the latest of PodGone and these before it.
+	Triggers []time.Time `json:"triggers,omitempty"`
 }
 
 // KubeConvergence is when the cluster itself reached a scale event's target:
@@ -192,6 +204,16 @@ type ProcessStat struct {
 	WatchDelayP50 float64 `json:"watchDelayP50Seconds,omitempty"`
 	WatchDelayP99 float64 `json:"watchDelayP99Seconds,omitempty"`
 	WatchDelayMax float64 `json:"watchDelayMaxSeconds,omitempty"`
+	// Source (observer only) is what the observer followed: "etcd" (the
+	// store itself, local provider) or "api" (the API server's watch).
+	Source string `json:"source,omitempty"`
+	// APIDelays (etcd source only): how long after the API server
+	// answered a canary write its watch delivered it, in seconds. Update
+	// latencies measured from etcd include this delay of the API server.
+	APIDelays   int     `json:"apiDelays,omitempty"`
+	APIDelayP50 float64 `json:"apiDelayP50Seconds,omitempty"`
+	APIDelayP99 float64 `json:"apiDelayP99Seconds,omitempty"`
+	APIDelayMax float64 `json:"apiDelayMaxSeconds,omitempty"`
 }
 
 // Set holds the records of one process, or of several after Merge.

@@ -65,6 +65,11 @@ func Build(in Input) *Report {
 	r.Destination = destination(in)
 	r.Endpoints = endpointSeries(in.Records, s, 2000)
 	r.Instrument = instrument(upd, in.Records.Processes, r.Destination.CPUSeconds)
+	for _, u := range a.UpdateLatencies {
+		if u.FromPod {
+			r.Instrument.RemovalsFromPod++
+		}
+	}
 	r.Instrument.HostCPUBusy = in.HostCPUBusy
 	r.Subscribers = subscribers(in, in.LoadStart, in.LoadEnd)
 	if in.SweepSteps != nil {

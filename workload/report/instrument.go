@@ -55,6 +55,22 @@ type Instrument struct {
 	// the controller's doing, not the instrument's (canary only).
 	AheadOfSlicesShare float64  `json:"aheadOfSlicesShare"`
 	Notes              []string `json:"notes,omitempty"`
+	// ObserverSource is what the observer followed: "etcd" (local
+	// provider: the store, ahead of every API watcher) or "api" (the API
+	// server's watch).
+	ObserverSource string `json:"observerSource,omitempty"`
+	// RemovalsFromPod counts the update latencies of Removes that came
+	// after the endpoint's pod was deleted but before its slice changed,
+	// timed from the deletion (etcd source only).
+	RemovalsFromPod int `json:"removalsFromPod,omitempty"`
+	// APIDelivery* (etcd source only): how long after the API server
+	// answered a canary write its watch delivered it. Update latencies
+	// measured from etcd include this delay of the API server's, which
+	// the destination controller's watch pays too.
+	APIDeliveries         int     `json:"apiDeliveries,omitempty"`
+	APIDeliveryP50Seconds float64 `json:"apiDeliveryP50Seconds,omitempty"`
+	APIDeliveryP99Seconds float64 `json:"apiDeliveryP99Seconds,omitempty"`
+	APIDeliveryMaxSeconds float64 `json:"apiDeliveryMaxSeconds,omitempty"`
 
 	// Processes are dstload's own measuring processes: CPU seconds and how
 	// late a 10 ms timer fired in each (a starved process takes its
@@ -99,6 +115,12 @@ func instrument(upd []float64, procs []record.ProcessStat, dstCPU float64) Instr
 	for i := range procs {
 		if procs[i].WatchDelays > 0 {
 			canary = &procs[i]
+		}
+		if procs[i].Source != "" {
+			in.ObserverSource = procs[i].Source
+		}
+		if p := procs[i]; p.APIDelays > 0 {
+			in.APIDeliveries, in.APIDeliveryP50Seconds, in.APIDeliveryP99Seconds, in.APIDeliveryMaxSeconds = p.APIDelays, p.APIDelayP50, p.APIDelayP99, p.APIDelayMax
 		}
 	}
 	switch {

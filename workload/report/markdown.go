@@ -176,6 +176,9 @@ func writeInstrumentMarkdown(p func(string, ...any), in Instrument) {
 		p(" That is above the %s dstload aims for.", secs(ErrorAim))
 	}
 	p("\n\n| | |\n|---|---|\n")
+	if in.ObserverSource != "" {
+		p("| observer follows | %s |\n", observerSourceText(in.ObserverSource))
+	}
 	if in.WatchDelays > 0 {
 		p("| observer watch delay (canary, %d writes) | p99 %s, max %s |\n", in.WatchDelays, secs(in.WatchDelayP99Seconds), secs(in.WatchDelayMaxSeconds))
 	}
@@ -183,6 +186,13 @@ func writeInstrumentMarkdown(p func(string, ...any), in Instrument) {
 		100*in.NegativeShare, in.UpdateSamples, secs(SkewBound), 100*in.BeyondSkewShare, secs(in.MinUpdateLatencySeconds))
 	if in.WatchDelays > 0 {
 		p("| ahead of the EndpointSlices | %.2f%% of update latencies |\n", 100*in.AheadOfSlicesShare)
+	}
+	if in.APIDeliveries > 0 {
+		p("| API server watch delivery (canary, %d writes), part of every update latency | p50 %s, p99 %s, max %s |\n",
+			in.APIDeliveries, secs(in.APIDeliveryP50Seconds), secs(in.APIDeliveryP99Seconds), secs(in.APIDeliveryMaxSeconds))
+	}
+	if in.RemovalsFromPod > 0 {
+		p("| removals timed from their pod's deletion | %d (received before the slice changed) |\n", in.RemovalsFromPod)
 	}
 	for _, pr := range in.Processes {
 		p("| %s process | cpu %.1fs over %s; 10ms timer late p50 %s, p99 %s, max %s |\n", pr.Process, pr.CPUSeconds, secs(pr.WallSeconds),
@@ -194,4 +204,15 @@ func writeInstrumentMarkdown(p func(string, ...any), in Instrument) {
 	for _, n := range in.Notes {
 		p("\n%s.\n", n)
 	}
+}
+
+// observerSourceText says what the observer's reference clock follows.
+func observerSourceText(src string) string {
+	switch src {
+	case "etcd":
+		return "etcd (the store, before the API server fans a change out to its watchers)"
+	case "api":
+		return "the API server's watch"
+	}
+	return src
 }

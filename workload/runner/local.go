@@ -33,7 +33,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	s := cfg.Scenario
 	tg := &Targets{Kubeconfig: cfg.Kubeconfig, Context: cfg.Context, Namespace: cfg.Namespace, Release: cfg.Release,
-		Count: s.Services.Count, Replicas: s.Services.Endpoints, Log: cfg.Log}
+		Count: s.Services.Count, Replicas: s.Services.Endpoints, Log: cfg.Log, NoInjection: true}
 	return orchestrate(ctx, r, env, &localBackend{r: r, tg: tg})
 }
 

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
@@ -21,6 +22,10 @@ import (
 	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/stack"
 )
+
+// noInjectionLabel is Linkerd's namespace label that its proxy
+// injector's webhook skips.
+const noInjectionLabel = "config.linkerd.io/admission-webhooks"
 
 // runLabel marks the namespace a run created, so cleanup deletes only
 // namespaces the run itself made.
@@ -39,6 +44,12 @@ type Targets struct {
 	// edits the rendered manifests before Helm applies them.
 	Values       map[string]any
 	PostRenderer postrender.PostRenderer
+	// NoInjection exempts the namespace from Linkerd's proxy injector
+	// (Linkerd's own namespace label). Where no pod runs (local provider)
+	// no injector answers, and the API server would call the webhook for
+	// every target pod it creates: each call waits on a connection that
+	// cannot succeed, and at full size those calls starve the API server.
+	NoInjection bool
 
 	getter *stack.RESTGetter
 }
@@ -90,13 +101,22 @@ func (t *Targets) Install(ctx context.Context, cs kubernetes.Interface) error {
 		case <-time.After(500 * time.Millisecond):
 		}
 	}
-	if _, err := cs.CoreV1().Namespaces().Get(ctx, t.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace, Labels: map[string]string{runLabel: t.Release}}}
+	labels := map[string]string{runLabel: t.Release}
+	if t.NoInjection {
+		labels[noInjectionLabel] = "disabled"
+	}
+	if cur, err := cs.CoreV1().Namespaces().Get(ctx, t.Namespace, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: t.Namespace, Labels: labels}}
 		if _, err := cs.CoreV1().Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create namespace %s: %w", t.Namespace, err)
 		}
 	} else if err != nil {
 		return fmt.Errorf("get namespace %s: %w", t.Namespace, err)
+	} else if t.NoInjection && cur.Labels[noInjectionLabel] != "disabled" {
+		patch := fmt.Sprintf(`{"metadata":{"labels":{%q:"disabled"}}}`, noInjectionLabel)
+		if _, err := cs.CoreV1().Namespaces().Patch(ctx, t.Namespace, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+			return fmt.Errorf("exempt namespace %s from Linkerd's proxy injector: %w", t.Namespace, err)
+		}
 	}
 	cfg, err := t.helm()
 	if err != nil {

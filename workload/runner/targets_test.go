@@ -24,10 +24,14 @@ func TestTargetsAndClients(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	tg := &Targets{Kubeconfig: c.Kubeconfig, Context: c.Context, Namespace: "dstload-test", Release: "dstload-test",
-		Count: 2, Replicas: 3, Log: testLog(t)}
+		Count: 2, Replicas: 3, Log: testLog(t), NoInjection: true}
 	start := time.Now()
 	if err := tg.Install(ctx, c.Clientset); err != nil {
 		t.Fatal(err)
+	}
+	// No pod runs here: Linkerd's injector webhook must skip the namespace.
+	if ns, err := c.Clientset.CoreV1().Namespaces().Get(ctx, tg.Namespace, metav1.GetOptions{}); err != nil || ns.Labels[noInjectionLabel] != "disabled" {
+		t.Fatalf("namespace %s labels %v (err %v), want %s=disabled", tg.Namespace, ns.GetLabels(), err, noInjectionLabel)
 	}
 	if err := tg.Install(ctx, c.Clientset); err == nil {
 		t.Fatal("second install of the same release succeeded")
@@ -153,6 +157,9 @@ func TestTargetsAndClients(t *testing.T) {
 			Count: 2, Replicas: 1, Log: testLog(t), Values: ChartValues(s, Image{}, ""), PostRenderer: holdChurn{}}
 		if err := ic.Install(ctx, c.Clientset); err != nil {
 			t.Fatal(err)
+		}
+		if ns, err := c.Clientset.CoreV1().Namespaces().Get(ctx, ic.Namespace, metav1.GetOptions{}); err != nil || ns.Labels[noInjectionLabel] != "" {
+			t.Errorf("in-cluster namespace labels %v (err %v): pods run there, injection stays Linkerd's default", ns.GetLabels(), err)
 		}
 		deps, err := c.Clientset.AppsV1().Deployments(ic.Namespace).List(ctx, metav1.ListOptions{})
 		if err != nil {
