@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dstload/dstload/provision"
+	"github.com/dstload/dstload/provision/link"
 	"github.com/dstload/dstload/provision/stack"
 )
 
@@ -24,7 +25,7 @@ the Helm releases. Exits 1 when the environment exists but is not healthy.`,
 			if err := checkOutput(output); err != nil {
 				return err
 			}
-			r, err := a.newLifecycle(&stack.Hook{}).Status(cmd.Context())
+			r, err := a.newLifecycle(link.Wrap(&stack.Hook{})).Status(cmd.Context())
 			if err != nil {
 				return provisionError(err)
 			}
@@ -55,19 +56,23 @@ func printStatus(a *app, r *provision.StatusReport) {
 		health = "NOT healthy"
 	}
 	fmt.Fprintf(a.out, "environment %q: provider %s, phase %s, %s\n", r.Name, r.Provider, r.Phase, health)
-	for _, c := range r.Clusters {
+	for i, c := range r.Clusters {
 		dst := c.DestinationAddr
 		if dst == "" {
 			dst = "none"
 		}
-		fmt.Fprintf(a.out, "cluster %s: kubeconfig %s (context %s), destination %s\n", c.Name, c.Kubeconfig, c.Context, dst)
+		fmt.Fprintf(a.out, "cluster %s%s: kubeconfig %s (context %s), destination %s\n", c.Name, clusterRole(r, i), c.Kubeconfig, c.Context, dst)
 	}
 	tw := tabwriter.NewWriter(a.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMPONENT\tPID\tADDRESS\tHEALTH\tDETAIL")
 	for _, c := range r.Components {
 		name := c.Name
-		if c.Cluster != "" && len(r.Clusters) > 1 {
-			name = c.Cluster + "/" + c.Name
+		if len(r.Clusters) > 1 {
+			cl := c.Cluster
+			if cl == "" {
+				cl = r.Clusters[0].Name // the source's records keep a single cluster's key
+			}
+			name = cl + "/" + c.Name
 		}
 		pid := "-"
 		if c.PID > 0 {
@@ -103,4 +108,18 @@ func printMonitoring(a *app, m *provision.MonitoringStatus) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Job, t.URL, t.Health, last, oneLine(t.LastError))
 	}
 	tw.Flush()
+}
+
+// clusterRole names the part a cluster plays in a linked pair: the first is
+// the source (its destination controller is the one under test), the second
+// the target linked into it.
+func clusterRole(r *provision.StatusReport, i int) string {
+	switch {
+	case len(r.Clusters) < 2:
+		return ""
+	case i == 0:
+		return " (source)"
+	default:
+		return " (target)"
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/dstload/dstload/provision"
 	"github.com/dstload/dstload/provision/k3d"
 	"github.com/dstload/dstload/provision/kubeconfig"
+	"github.com/dstload/dstload/provision/link"
 	"github.com/dstload/dstload/provision/local"
 	"github.com/dstload/dstload/provision/stack"
 )
@@ -110,8 +111,14 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 	if o.cfg.Nodes < 1 {
 		return usageErrorf("--nodes %d: need at least 1 fake node", o.cfg.Nodes)
 	}
-	if o.cfg.Clusters < 1 {
-		return usageErrorf("--clusters %d: need at least 1 cluster", o.cfg.Clusters)
+	if o.cfg.Clusters < 1 || o.cfg.Clusters > 2 {
+		return usageErrorf("--clusters %d: use 1 (one cluster) or 2 (a source and a target, linked)", o.cfg.Clusters)
+	}
+	if !cmd.Flags().Changed("clusters") {
+		// A plain `up` keeps a linked pair linked.
+		if st, err := provision.LoadState(a.envDir()); err == nil && len(st.Clusters) > 1 {
+			o.cfg.Clusters = len(st.Clusters)
+		}
 	}
 	chosen := ""
 	if o.provider == "" {
@@ -160,7 +167,7 @@ func runUp(cmd *cobra.Command, a *app, o *upOptions) error {
 		if err := h.Validate(o.provider, caps); err != nil {
 			return usageError(err)
 		}
-		hook = h
+		hook = link.Wrap(h)
 	}
 	env := a.newLifecycle(hook)
 	fmt.Fprint(a.progress(), chosen)

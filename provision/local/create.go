@@ -35,16 +35,26 @@ func (p *Provider) Create(ctx context.Context, env provision.Env, st *provision.
 		return err
 	}
 	d.Bins = bins
+	if d.Clusters, err = p.clusterCount(d); err != nil {
+		return err
+	}
 	if d.Ports == nil {
 		if d.Ports, err = pickPorts(p.opts.APIPort); err != nil {
 			return err
 		}
 	}
+	if d.Clusters > 1 && d.TargetPorts == nil {
+		if d.TargetPorts, err = pickPorts(0); err != nil {
+			return err
+		}
+	}
 	// Everything above only checks; from here on things get made.
-	ps := envPaths(env.Dir)
-	for _, dir := range []string{ps.root, ps.pki, ps.etcd, ps.config, ps.logs} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return fmt.Errorf("create %s: %w", dir, err)
+	cls := clusters(env, d)
+	for _, c := range cls {
+		for _, dir := range []string{c.paths.root, c.paths.pki, c.paths.etcd, c.paths.config, c.paths.logs} {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return fmt.Errorf("create %s: %w", dir, err)
+			}
 		}
 	}
 	if err := storeData(st, d); err != nil {
@@ -53,50 +63,64 @@ func (p *Provider) Create(ctx context.Context, env provision.Env, st *provision.
 	if err := save(st); err != nil {
 		return err
 	}
+	// The clusters come up one after the other: each start is a burst of
+	// CPU on a small machine, and the target's only reader before the
+	// link is the user.
+	for _, c := range cls {
+		if err := p.createCluster(ctx, env, st, save, d, c); err != nil {
+			if len(cls) > 1 {
+				return fmt.Errorf("cluster %s: %w", c.name, err)
+			}
+			return err
+		}
+	}
+	return save(st)
+}
 
-	l := layout{paths: ps, ports: d.Ports, bins: bins}
-	server := loopbackURL("https", d.Ports[portAPI], "")
-	if err := writeFiles(l, env.Name, server); err != nil {
+// createCluster brings one control plane up, or resumes it.
+func (p *Provider) createCluster(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc, d *data, c localCluster) error {
+	l := layout{paths: c.paths, ports: c.ports, bins: d.Bins}
+	server := loopbackURL("https", c.ports[portAPI], "")
+	if err := writeFiles(l, c.name, c.contextName, server); err != nil {
 		return err
 	}
 	// Only the access fields: a resumed Create must keep the record of the
 	// destination controller (its binary and flags), which `up` restarts
 	// from it.
-	cl := provision.Cluster{Name: env.Name}
-	if old := st.Cluster(env.Name); old != nil && old.Name == env.Name {
+	cl := provision.Cluster{Name: c.name}
+	if old := st.Cluster(c.name); old != nil && old.Name == c.name {
 		cl = *old
 	}
-	cl.Kubeconfig, cl.Context, cl.Server = ps.kubeconfig, ContextName(env.Name), server
+	cl.Kubeconfig, cl.Context, cl.Server = c.paths.kubeconfig, c.contextName, server
 	st.SetCluster(cl)
 	if err := save(st); err != nil {
 		return err
 	}
 
-	cs, err := clientset(ps.kubeconfig)
+	cs, err := clientset(c.paths.kubeconfig)
 	if err != nil {
 		return err
 	}
 	started := time.Now()
-	if err := p.startControlPlane(ctx, env, st, save, l, d, cs); err != nil {
+	if err := p.startControlPlane(ctx, env, st, save, l, d, cs, c.key); err != nil {
 		return err
 	}
-	env.Progressf("control plane ready; waiting for %d fake nodes", d.Nodes)
+	env.Progressf("control plane %s ready; waiting for %d fake nodes", c.name, d.Nodes)
 	if err := waitClusterReady(ctx, env.Log, cs, d.Nodes, p.opts.ReadyTimeout); err != nil {
 		return err
 	}
-	env.Log.Debug("cluster ready", "nodes", d.Nodes, "after", time.Since(started))
-	return save(st)
+	env.Log.Debug("cluster ready", "cluster", c.name, "nodes", d.Nodes, "after", time.Since(started))
+	return nil
 }
 
 // writeFiles writes what the components read before they start: the
 // certificates, the admin kubeconfig, each component's kubeconfig and its
 // configuration files.
-func writeFiles(l layout, envName, server string) error {
+func writeFiles(l layout, clusterName, ctxName, server string) error {
 	comps := everyComponent(l)
-	if _, err := ensurePKI(l.paths.pki, envName, comps); err != nil {
+	if _, err := ensurePKI(l.paths.pki, clusterName, comps); err != nil {
 		return err
 	}
-	ctxName := ContextName(envName)
 	if err := writeKubeconfig(l.paths.kubeconfig, server, ctxName, l.paths.pki, admin.name, true); err != nil {
 		return err
 	}
@@ -124,7 +148,7 @@ func writeFiles(l layout, envName, server string) error {
 // sum of their start-up times. The components after the apiserver in start
 // order are the ones that talk to it (afterAPIServer), so the apiserver is
 // healthy by the time they are waited for.
-func (p *Provider) startControlPlane(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc, l layout, d *data, cs kubernetes.Interface) error {
+func (p *Provider) startControlPlane(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc, l layout, d *data, cs kubernetes.Interface, key string) error {
 	hc, err := healthClient(l.paths.pki)
 	if err != nil {
 		return err
@@ -134,21 +158,21 @@ func (p *Provider) startControlPlane(ctx context.Context, env provision.Env, st 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if rec := st.Process("", c.name); rec != nil && alive(*rec) {
+		if rec := st.Process(key, c.name); rec != nil && alive(*rec) {
 			env.Log.Debug("keeping running process", "name", c.name, "pid", rec.PID)
 			continue
 		}
-		if _, err := startComponent(ctx, env, st, save, l, c, "starting "+c.name); err != nil {
+		if _, err := startComponent(ctx, env, st, save, l, c, key, "starting "+clusterPrefix(key)+c.name); err != nil {
 			return err
 		}
 	}
 	started := time.Now()
 	for _, c := range comps {
-		err := waitHealthy(ctx, hc, *st.Process("", c.name), p.opts.ReadyTimeout)
-		if err != nil && c.afterAPIServer && ctx.Err() == nil && !alive(*st.Process("", c.name)) {
+		err := waitHealthy(ctx, hc, *st.Process(key, c.name), p.opts.ReadyTimeout)
+		if err != nil && c.afterAPIServer && ctx.Err() == nil && !alive(*st.Process(key, c.name)) {
 			env.Log.Warn("component exited while the apiserver started; restarting it", "name", c.name, "err", err)
-			if _, err = startComponent(ctx, env, st, save, l, c, "starting "+c.name); err == nil {
-				err = waitHealthy(ctx, hc, *st.Process("", c.name), p.opts.ReadyTimeout)
+			if _, err = startComponent(ctx, env, st, save, l, c, key, "starting "+clusterPrefix(key)+c.name); err == nil {
+				err = waitHealthy(ctx, hc, *st.Process(key, c.name), p.opts.ReadyTimeout)
 			}
 		}
 		if err != nil {
@@ -167,7 +191,7 @@ func (p *Provider) startControlPlane(ctx context.Context, env provision.Env, st 
 // startComponent starts one component as a supervised process on the ports
 // it was given and records it (not yet ready); progress is its line for the
 // user, once its ports are free.
-func startComponent(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc, l layout, c component, progress string) (provision.Process, error) {
+func startComponent(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc, l layout, c component, key, progress string) (provision.Process, error) {
 	ports := make([]int, 0, len(c.ports))
 	for _, port := range c.ports {
 		ports = append(ports, port)
@@ -179,7 +203,7 @@ func startComponent(ctx context.Context, env provision.Env, st *provision.State,
 		}
 	}
 	env.Progressf("%s", progress)
-	proc, err := startProcess(c.name, "", c.argv, append(os.Environ(), c.env...), filepath.Join(l.paths.logs, c.name+".log"))
+	proc, err := startProcess(c.name, key, c.argv, append(os.Environ(), c.env...), filepath.Join(l.paths.logs, c.name+".log"))
 	if err != nil {
 		return provision.Process{}, err
 	}

@@ -29,12 +29,19 @@ func (p *Provider) StartDestination(ctx context.Context, env provision.Env, st *
 	if err := p.startDestination(ctx, env, st, save); err != nil {
 		return err
 	}
+	if d, err := loadData(st); err != nil {
+		return err
+	} else if d.Clusters > 1 && !p.opts.NoDestination {
+		if err := p.startTargetControllers(ctx, env, st, save, d); err != nil {
+			return err
+		}
+	}
 	return p.ensurePrometheus(ctx, env, st, save)
 }
 
-// startDestination runs the controller. When its image cannot be pulled
-// and no flag names another controller, the cluster stays up and the user
-// is told how to add one.
+// startDestination runs the controller under test, the source's (the only
+// cluster's). When its image cannot be pulled and no flag names another
+// controller, the cluster stays up and the user is told how to add one.
 func (p *Provider) startDestination(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc) error {
 	c := st.Cluster("")
 	if c == nil {
@@ -99,7 +106,7 @@ func (p *Provider) startDestination(ctx context.Context, env provision.Env, st *
 	}
 	l := layout{paths: envPaths(env.Dir)}
 	dc := destination(l, destinationRun{bin: bin, args: args, grpc: ports[0], admin: ports[1], envName: env.Name})
-	proc, err := startComponent(ctx, env, st, save, l, dc, "starting destination controller "+bin)
+	proc, err := startComponent(ctx, env, st, save, l, dc, "", "starting destination controller "+bin)
 	if err != nil {
 		return err
 	}

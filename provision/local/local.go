@@ -82,7 +82,8 @@ type Options struct {
 	ImageCacheDir string
 	// ReadyTimeout bounds the wait for each component (default 60 s).
 	ReadyTimeout time.Duration
-	// Clusters must be 0 or 1: the local provider makes one cluster.
+	// Clusters is 1 (one cluster) or 2 (a source and a target, each a
+	// control plane of its own); 0 keeps what the environment records.
 	Clusters int
 	// Monitoring runs Prometheus (prometheus.go) from PrometheusBin, else
 	// PATH; with MonitoringSet false the environment keeps what it has.
@@ -142,8 +143,8 @@ func (p *Provider) Info() provision.Capabilities {
 func (p *Provider) Validate() error {
 	o := p.opts
 	switch {
-	case o.Clusters > 1:
-		return fmt.Errorf("provider local makes one cluster, not %d: use --provider k3d for multicluster", o.Clusters)
+	case o.Clusters < 0 || o.Clusters > 2:
+		return fmt.Errorf("--clusters %d: provider local makes 1 cluster or 2 (a source and a target)", o.Clusters)
 	case o.Nodes < 1 || o.Nodes > MaxNodes:
 		return fmt.Errorf("--nodes %d is out of range: use 1 to %d", o.Nodes, MaxNodes)
 	case o.APIPort < 0 || o.APIPort > 65535:
@@ -183,9 +184,14 @@ func (p *Provider) Validate() error {
 // data is the provider's record in State.ProviderData: the settings a
 // resumed Create must reuse.
 type data struct {
-	Nodes int            `json:"nodes"`
+	Nodes int `json:"nodes"`
+	// Ports are the source's (the only cluster's) ports.
 	Ports map[string]int `json:"ports"`
 	Bins  Binaries       `json:"binaries"`
+	// Clusters is 2 for a source and a target (0 or 1: one cluster);
+	// TargetPorts are the target's ports.
+	Clusters    int            `json:"clusters,omitempty"`
+	TargetPorts map[string]int `json:"targetPorts,omitempty"`
 }
 
 func loadData(st *provision.State) (*data, error) {

@@ -310,7 +310,7 @@ func (p *Provider) ensurePrometheus(ctx context.Context, env provision.Env, st *
 			return err
 		}
 	}
-	proc, err := startComponent(ctx, env, st, save, l, c, "starting prometheus "+want)
+	proc, err := startComponent(ctx, env, st, save, l, c, "", "starting prometheus "+want)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dstload/dstload/provision"
@@ -29,7 +30,7 @@ func (p *Provider) Delete(ctx context.Context, env provision.Env, st *provision.
 		}
 	}
 	ps := envPaths(env.Dir)
-	for _, path := range []string{ps.root, ps.logs, ps.kubeconfig} {
+	for _, path := range []string{ps.root, ps.logs, ps.kubeconfig, filepath.Join(env.Dir, targetDir)} {
 		if err := os.RemoveAll(path); err != nil {
 			return fmt.Errorf("remove %s: %w", path, err)
 		}
@@ -41,14 +42,30 @@ func (p *Provider) Delete(ctx context.Context, env provision.Env, st *provision.
 // Status checks every recorded process (identity, then health), the fake
 // nodes and the destination controller. It changes nothing.
 func (p *Provider) Status(ctx context.Context, env provision.Env, st *provision.State) ([]provision.ComponentStatus, error) {
-	ps := envPaths(env.Dir)
-	hc, err := healthClient(ps.pki)
+	d, err := loadData(st)
+	if err != nil {
+		d = &data{} // an unreadable record: the processes are still checked
+	}
+	var out []provision.ComponentStatus
+	for _, c := range clusters(env, d) {
+		out = append(out, clusterStatus(ctx, st, d, c)...)
+	}
+	out = append(out, destinationStatus(ctx, st)...)
+	return out, nil
+}
+
+// clusterStatus checks one control plane's processes and fake nodes.
+func clusterStatus(ctx context.Context, st *provision.State, d *data, c localCluster) []provision.ComponentStatus {
+	hc, err := healthClient(c.paths.pki)
 	if err != nil {
 		hc = nil // PKI gone (partial up or down): processes still get checked
 	}
 	var out []provision.ComponentStatus
 	apiUp := false
 	for _, proc := range st.Processes {
+		if proc.Cluster != c.key {
+			continue
+		}
 		cs := provision.ComponentStatus{Cluster: proc.Cluster, Name: proc.Name, PID: proc.PID, Address: proc.Addr}
 		switch {
 		case !alive(proc):
@@ -70,11 +87,11 @@ func (p *Provider) Status(ctx context.Context, env provision.Env, st *provision.
 		}
 		out = append(out, cs)
 	}
-	if d, err := loadData(st); err == nil && d.Nodes > 0 {
-		ns := provision.ComponentStatus{Name: "nodes", Health: provision.Unhealthy}
+	if d.Nodes > 0 {
+		ns := provision.ComponentStatus{Cluster: c.key, Name: "nodes", Health: provision.Unhealthy}
 		if !apiUp {
 			ns.Detail = "apiserver unavailable"
-		} else if cs, err := clientset(ps.kubeconfig); err != nil {
+		} else if cs, err := clientset(c.paths.kubeconfig); err != nil {
 			ns.Detail = err.Error()
 		} else {
 			nctx, cancel := context.WithTimeout(ctx, 3*time.Second)
@@ -91,8 +108,7 @@ func (p *Provider) Status(ctx context.Context, env provision.Env, st *provision.
 		}
 		out = append(out, ns)
 	}
-	out = append(out, destinationStatus(ctx, st)...)
-	return out, nil
+	return out
 }
 
 // destinationStatus covers an external destination address or its absence;

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -133,8 +134,9 @@ func (h *Hook) selection(podsRun bool, rec *record) Selection {
 	return sel
 }
 
-// stacks builds one Installer per cluster of st.
-func (h *Hook) stacks(env provision.Env, st *provision.State, sel Selection, tr *certs.TrustRoot) ([]*Installer, error) {
+// stacks builds one Installer per cluster of st; trs are their trust roots
+// (nil for Status and Down, which need none).
+func (h *Hook) stacks(env provision.Env, st *provision.State, sel Selection, trs []*certs.TrustRoot) ([]*Installer, error) {
 	cache := h.CacheDir
 	if cache == "" {
 		var err error
@@ -143,7 +145,11 @@ func (h *Hook) stacks(env provision.Env, st *provision.State, sel Selection, tr 
 		}
 	}
 	var out []*Installer
-	for _, c := range st.Clusters {
+	for i, c := range st.Clusters {
+		var tr *certs.TrustRoot
+		if i < len(trs) {
+			tr = trs[i]
+		}
 		s, err := New(Config{
 			Env: env.Name, Kubeconfig: c.Kubeconfig, Context: c.Context,
 			Selection: sel, Mirror: h.Mirror, CacheDir: cache,
@@ -164,9 +170,9 @@ func (h *Hook) Install(ctx context.Context, env provision.Env, st *provision.Sta
 	if _, err := Plan(sel); err != nil {
 		return err
 	}
-	tr, err := certs.LoadTrustRoot(st.TrustRootDir, time.Now())
+	trs, err := trustRoots(st)
 	if err != nil {
-		return fmt.Errorf("trust root: %w", err)
+		return err
 	}
 	// Recorded first: a Down after an interrupted Install must know the plan.
 	rec, err := h.record(sel)
@@ -181,7 +187,7 @@ func (h *Hook) Install(ctx context.Context, env provision.Env, st *provision.Sta
 	if err := save(st); err != nil {
 		return err
 	}
-	stacks, err := h.stacks(env, st, sel, tr)
+	stacks, err := h.stacks(env, st, sel, trs)
 	if err != nil {
 		return err
 	}
@@ -270,6 +276,26 @@ func loadRecord(st *provision.State) *record {
 		return nil
 	}
 	return &r
+}
+
+// trustRoots are the clusters' trust roots: one anchor for all, the
+// environment's issuer for the first cluster and one of each further
+// cluster's own (<trust root>/clusters/<name>/), as clusters installed
+// separately and then linked have.
+func trustRoots(st *provision.State) ([]*certs.TrustRoot, error) {
+	first, err := certs.LoadTrustRoot(st.TrustRootDir, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("trust root: %w", err)
+	}
+	trs := []*certs.TrustRoot{first}
+	for _, c := range st.Clusters[min(1, len(st.Clusters)):] {
+		tr, _, err := certs.EnsureClusterIssuer(st.TrustRootDir, filepath.Join(st.TrustRootDir, "clusters", c.Name), certs.TrustRootOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("cluster %s: identity issuer: %w", c.Name, err)
+		}
+		trs = append(trs, tr)
+	}
+	return trs, nil
 }
 
 func clusterErr(st *provision.State, i int, err error) error {
