@@ -134,6 +134,12 @@ machines and CI, e.g.:
 				return fmt.Errorf("dstload run does not support provider %s of environment %q: %w", st.Provider, a.envName, err)
 			}
 			rcfg.Environment.ClockSource = caps.ClockSource
+			if s.Multicluster != "" && caps.PodsRun {
+				return usageErrorf("scenario %s is multicluster, which 'dstload run' does on the local provider only (its clients run in this process); use an environment made with 'dstload up --provider local --clusters 2'", s.Name)
+			}
+			if err := a.multiclusterRun(ctx, s, st, &rcfg); err != nil {
+				return err
+			}
 			var res *runner.Result
 			if !caps.PodsRun {
 				// No pod runs: everything runs inside this process against

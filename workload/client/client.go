@@ -125,7 +125,7 @@ func New(o Options, log *slog.Logger, reg prometheus.Registerer) (*Client, error
 	for i, s := range o.Services {
 		c.reqs = append(c.reqs, &pb.GetDestination{
 			Scheme:       "k8s",
-			Path:         fmt.Sprintf("%s.%s.svc.%s:%d", s.Name, s.Namespace, o.ClusterDomain, s.Port),
+			Path:         fmt.Sprintf("%s%s.%s.svc.%s:%d", s.Name, o.QuerySuffix, s.Namespace, o.ClusterDomain, s.Port),
 			ContextToken: token,
 		})
 		c.keys = append(c.keys, s.Key())

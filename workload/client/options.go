@@ -56,6 +56,10 @@ type Options struct {
 	// Addr is the destination service's gRPC address (host:port).
 	Addr     string
 	Services []Service
+	// QuerySuffix, when set, is appended to every service name asked for,
+	// while records keep the name: the mirror Services of a linked cluster
+	// (<name>-<target>), whose endpoints are the target's <name>.
+	QuerySuffix string
 	// StreamsPerService is N, the concurrent Get streams per service.
 	StreamsPerService int
 	// Connections is how many HTTP/2 connections the streams share.

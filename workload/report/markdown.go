@@ -29,6 +29,10 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	p("| | |\n|---|---|\n")
 	p("| started | %s |\n| duration | %s |\n", r.Run.Started.Format(time.RFC3339), secs(r.Run.DurationSeconds))
 	p("| environment | %s (provider %s) |\n| clock | %s |\n", r.Environment.Name, r.Environment.Provider, r.Environment.ClockSource)
+	if c := r.Environment.Clusters; c != nil {
+		p("| clusters | %s: endpoints, churn and observer in %s; clients and the destination controller under test in %s; every latency and convergence below is a change in %s seen by %s's clients |\n",
+			c.Mode, c.Endpoints, c.Clients, c.Endpoints, c.Clients)
+	}
 	p("| dstload | %s |\n", r.Environment.Versions.Dstload)
 	if v := r.Environment.Versions.Kubernetes; v != "" {
 		p("| kubernetes | %s |\n", v)

@@ -98,6 +98,20 @@ type Environment struct {
 	OS              string   `json:"os"`
 	Arch            string   `json:"arch"`
 	CPUs            int      `json:"cpus"`
+	// Clusters is set for a multicluster run: where the measured changes
+	// happen and where they are seen.
+	Clusters *Clusters `json:"clusters,omitempty"`
+}
+
+// Clusters says, for a multicluster run, which cluster each figure belongs
+// to: every latency and convergence is a change of the endpoints in
+// Endpoints (its EndpointSlices, its churn, its observer) reaching the
+// clients of Clients' destination controller.
+type Clusters struct {
+	// Mode is the scenario's multicluster mode (remote-discovery).
+	Mode      string `json:"mode"`
+	Endpoints string `json:"endpoints"`
+	Clients   string `json:"clients"`
 }
 
 // Versions of what was measured and what measured it.

@@ -35,6 +35,10 @@ func WriteSummary(w io.Writer, r *Report) error {
 		fmt.Fprintf(&b, ", destination %s", v)
 	}
 	b.WriteString("\n")
+	if c := r.Environment.Clusters; c != nil {
+		fmt.Fprintf(&b, "  clusters: %s; the endpoints and their churn in %s, the clients in %s: every latency below is a change in %s reaching %s\n",
+			c.Mode, c.Endpoints, c.Clients, c.Endpoints, c.Clients)
+	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  update latency\t%s\t%d of %d streams sampled\n", quantLine(r.UpdateLatency), r.Sampling.SampledStreams, r.Sampling.Streams)
 	fmt.Fprintf(tw, "  k8s convergence\t%s\t\n", quantLine(r.KubeConvergence))

@@ -34,6 +34,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	s := cfg.Scenario
 	tg := &Targets{Kubeconfig: cfg.Kubeconfig, Context: cfg.Context, Namespace: cfg.Namespace, Release: cfg.Release,
 		Count: s.Services.Count, Replicas: s.Services.Endpoints, Log: cfg.Log, NoInjection: true}
+	tg.Values = cfg.targetValues(tg)
+	env.Clusters = cfg.clusters()
 	return orchestrate(ctx, r, env, &localBackend{r: r, tg: tg})
 }
 
@@ -63,6 +65,9 @@ type localBackend struct {
 func (b *localBackend) deploy(ctx context.Context) (func(context.Context) error, error) {
 	b.r.progressf("%d target services x %d endpoints in namespace %s", b.tg.Count, b.tg.Replicas, b.tg.Namespace)
 	rm, err := b.r.deployTargets(ctx, b.tg, "targets")
+	if err == nil && b.r.cfg.Multicluster != nil {
+		err = b.r.waitMirrors(ctx, b.tg)
+	}
 	// The client nodes connect makes go with the targets.
 	return func(ctx context.Context) error {
 		var errs []error

@@ -42,6 +42,9 @@ type Config struct {
 	Overrides scenario.Overrides
 
 	Kubeconfig, Context string
+	// Multicluster, when set, is a run on a linked pair (multicluster.go);
+	// Kubeconfig is then the cluster where the endpoints live.
+	Multicluster *Multicluster
 	// Namespace and Release name the targets' namespace and Helm release.
 	Namespace, Release string
 
@@ -225,6 +228,7 @@ func newClients(cfg Config, tg *Targets, nodes []string) (*clients, error) {
 			Name:              name,
 			Addr:              cfg.DestinationAddr,
 			Services:          svcs,
+			QuerySuffix:       cfg.querySuffix(),
 			StreamsPerService: s.StreamsPerClientService(),
 			Connections:       s.Clients.Connections,
 			Token:             client.ContextToken{NS: tg.Namespace, NodeName: nodes[i%len(nodes)], Pod: fmt.Sprintf("dstload-client-%03d", i)},

@@ -35,6 +35,9 @@ type Scenario struct {
 	// clients.streams (sweep.go).
 	Sweep    *Sweep      `yaml:"sweep"`
 	Criteria []Criterion `yaml:"criteria"`
+	// Multicluster, when set, runs on a linked pair of clusters
+	// (multicluster.go); "" is one cluster.
+	Multicluster string `yaml:"multicluster"`
 
 	// Source is "catalogue" or the file path it was read from.
 	Source string `yaml:"-"`

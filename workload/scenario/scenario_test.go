@@ -124,7 +124,7 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
-// TestCatalogue checks the five catalogue scenarios' shapes and criteria
+// TestCatalogue checks the catalogue scenarios' shapes and criteria
 // (values/scenarios).
 func TestCatalogue(t *testing.T) {
 	all, err := Catalogue()
@@ -142,6 +142,8 @@ func TestCatalogue(t *testing.T) {
 			"p95 < 1s, p99 < 3s, fanout < 20s, memory < 6GiB"},
 		"red-line": {"50 svc oscillating 100<->200, hold 2m/2m, 3 cycles; 25000 streams (250 client processes on 25 nodes)",
 			"p99 < 10s, memory < 8GiB, restarts <= 0"},
+		"remote-discovery": {"remote-discovery (targets in the target cluster, clients in the source): 10 svc oscillating 10<->200, hold 2m/5m, jitter 0-5s, 3 cycles; 1000 streams (100 client processes on 10 nodes)",
+			"p95 < 500ms, p99 < 2s, fanout < 10s, missed <= 0, stream errors <= 0, stale <= 0, missing <= 0"},
 		"subscriber-cost": {"10 svc x 100 endpoints, no churn; streams stepped 0/250/500/1000/2000 (40 client processes on 4 nodes)",
 			"stream errors <= 0, subscriptions >= 100%, heap/subscriber < 330KiB, restarts <= 0"},
 	}
@@ -188,7 +190,7 @@ func TestLoad(t *testing.T) {
 		{"small-oscillation", "small-oscillation", ""},
 		{good, "tiny", ""},
 		{broken, "", "bogus (line 22): unknown field"},
-		{"nope", "", `no such scenario "nope": use one of baseline, large-rollout, many-services, red-line, small-oscillation`},
+		{"nope", "", `no such scenario "nope": use one of baseline, large-rollout, many-services, red-line, remote-discovery, small-oscillation`},
 		{filepath.Join(dir, "missing.yaml"), "", "does not exist"},
 		{"../values/x", "", "does not exist"},
 	}

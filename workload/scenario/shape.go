@@ -9,6 +9,11 @@ import (
 // Shape is the one-line description `dstload scenarios` prints.
 func (s *Scenario) Shape() string {
 	var b strings.Builder
+	if s.Multicluster != "" {
+		// Where the endpoints and the clients are, first: it is what such a
+		// scenario measures.
+		fmt.Fprintf(&b, "%s (targets in the target cluster, clients in the source): ", s.Multicluster)
+	}
 	c := s.Churn
 	if c.Pattern == PatternOscillate {
 		fmt.Fprintf(&b, "%d svc oscillating %d<->%d, hold %s/%s", s.Services.Count, c.Min, c.Max, short(c.HoldMax), short(c.HoldMin))

@@ -101,6 +101,9 @@ func (s *Scenario) validate() error {
 	if err := s.validateClientsAndSweep(); err != nil {
 		return err
 	}
+	if err := s.validateMulticluster(); err != nil {
+		return err
+	}
 	if s.Settle <= 0 {
 		return bad("settle", "must be > 0, got %s", s.Settle)
 	}

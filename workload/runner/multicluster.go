@@ -1,0 +1,113 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/dstload/dstload/charts"
+	"github.com/dstload/dstload/workload/report"
+	"github.com/dstload/dstload/workload/scenario"
+)
+
+// Multicluster is a run on a linked pair of clusters. Config.Kubeconfig is
+// then the cluster where the endpoints live (the target: targets, churn,
+// observer and the clients' nodes); the clients' streams go to the source's
+// destination controller (Config.DestinationAddr), which resolves the
+// mirror Services it holds through its link.
+type Multicluster struct {
+	// Mode is the scenario's (scenario.RemoteDiscovery).
+	Mode string
+	// Source and Target name the clusters; SourceKubeconfig and
+	// SourceContext reach the source, where the mirrors appear.
+	Source, Target                  string
+	SourceKubeconfig, SourceContext string
+}
+
+// Remote-discovery labels on a mirror Service (Linkerd's pkg/k8s/labels.go).
+const (
+	remoteDiscoveryLabel = "multicluster.linkerd.io/remote-discovery"
+	remoteServiceLabel   = "multicluster.linkerd.io/remote-service"
+)
+
+// mirrorName is the mirror of a target Service in the source.
+func (m *Multicluster) mirrorName(svc string) string { return svc + "-" + m.Target }
+
+// querySuffix turns a target's name into what the clients ask for: its
+// mirror's on a linked pair, its own on one cluster.
+func (c *Config) querySuffix() string {
+	if c.Multicluster == nil {
+		return ""
+	}
+	return "-" + c.Multicluster.Target
+}
+
+// targetValues are the chart values of the targets of a multicluster run:
+// the static part, exported for remote discovery.
+func (c *Config) targetValues(tg *Targets) map[string]any {
+	if c.Multicluster == nil {
+		return nil
+	}
+	vals := charts.StaticOnly()
+	vals["targets"] = map[string]any{"count": tg.Count, "replicas": tg.Replicas, "namePrefix": namePrefix, "export": scenario.RemoteDiscovery}
+	return vals
+}
+
+// clusters is the report's statement of where the measured changes happen
+// and where they are seen.
+func (c *Config) clusters() *report.Clusters {
+	m := c.Multicluster
+	if m == nil {
+		return nil
+	}
+	return &report.Clusters{Mode: m.Mode, Endpoints: m.Target, Clients: m.Source}
+}
+
+// waitMirrors waits until the source holds every target's mirror Service
+// labelled for remote discovery of it (Linkerd's service-mirror makes them
+// when it sees the exported Services in the target).
+func (r *run) waitMirrors(ctx context.Context, tg *Targets) error {
+	m := r.cfg.Multicluster
+	rc, err := restConfig(m.SourceKubeconfig, m.SourceContext)
+	if err != nil {
+		return err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return fmt.Errorf("source cluster client: %w", err)
+	}
+	r.progressf("waiting for the mirror Services in %s", m.Source)
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReadyTimeout)
+	defer cancel()
+	for _, svc := range tg.Names() {
+		for {
+			err := mirrorReady(ctx, cs, tg.Namespace, svc, m)
+			if err == nil {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("mirror of %s/%s in cluster %s: %v (is the service-mirror running? 'dstload status')", tg.Namespace, svc, m.Source, err)
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func mirrorReady(ctx context.Context, cs kubernetes.Interface, ns, svc string, m *Multicluster) error {
+	mirror, err := cs.CoreV1().Services(ns).Get(ctx, m.mirrorName(svc), metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		return fmt.Errorf("no Service %s yet", m.mirrorName(svc))
+	case err != nil:
+		return err
+	case mirror.Labels[remoteDiscoveryLabel] != m.Target || mirror.Labels[remoteServiceLabel] != svc:
+		return fmt.Errorf("Service %s is not a remote-discovery mirror of %s in %s", m.mirrorName(svc), svc, m.Target)
+	}
+	return nil
+}
