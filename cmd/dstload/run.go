@@ -166,7 +166,7 @@ machines and CI, e.g.:
 					return fmt.Errorf("find dstload's executable for the observer process: %w", xerr)
 				}
 				rcfg.ObserverCommand, rcfg.ObserverEnv = observerCommand(exe, a.envDir(), st), os.Environ()
-				rcfg.Components = componentsDown(st, rcfg.DestinationAddr)
+				rcfg.Components = withLink(&rcfg, st, componentsDown(st, rcfg.DestinationAddr))
 				if u := local.PrometheusURL(st); u != "" {
 					// The environment's Prometheus scrapes the run's
 					// processes through a file it watches.

@@ -80,6 +80,7 @@ func (r *run) waitMirrors(ctx context.Context, tg *Targets) error {
 	if err != nil {
 		return fmt.Errorf("source cluster client: %w", err)
 	}
+	r.sourceCS = cs
 	r.progressf("waiting for the mirror Services in %s", m.Source)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReadyTimeout)
 	defer cancel()
@@ -110,4 +111,13 @@ func mirrorReady(ctx context.Context, cs kubernetes.Interface, ns, svc string, m
 		return fmt.Errorf("Service %s is not a remote-discovery mirror of %s in %s", m.mirrorName(svc), svc, m.Target)
 	}
 	return nil
+}
+
+// clientsCS is the cluster of the clients' nodes: the controller under test
+// reads a client's node (its zone) in its own cluster, the source.
+func (r *run) clientsCS() kubernetes.Interface {
+	if r.sourceCS != nil {
+		return r.sourceCS
+	}
+	return r.cs
 }

@@ -127,14 +127,15 @@ func removeClientNodes(ctx context.Context, cs kubernetes.Interface, namespace s
 // (nil with --keep).
 func (r *run) clientNodes(ctx context.Context, tg *Targets) ([]string, func() error, error) {
 	s := r.cfg.Scenario
-	names, err := ensureClientNodes(ctx, r.cs, tg.Namespace, s.ClientNodes(), s.Clients.Zones)
+	cs := r.clientsCS()
+	names, err := ensureClientNodes(ctx, cs, tg.Namespace, s.ClientNodes(), s.Clients.Zones)
 	cleanup := func() error {
 		if r.cfg.Keep {
 			return nil
 		}
 		cctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		return removeClientNodes(cctx, r.cs, tg.Namespace)
+		return removeClientNodes(cctx, cs, tg.Namespace)
 	}
 	if err != nil {
 		return nil, cleanup, err

@@ -145,6 +145,9 @@ type run struct {
 	cfg     Config
 	cs      kubernetes.Interface
 	started time.Time
+	// sourceCS reaches the source of a multicluster run (nil: one
+	// cluster), where the clients' nodes are.
+	sourceCS kubernetes.Interface
 
 	mu     sync.Mutex
 	phase  string
