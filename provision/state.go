@@ -56,6 +56,10 @@ type Cluster struct {
 	Kubeconfig string `json:"kubeconfig"`
 	Context    string `json:"context"`
 	Server     string `json:"server,omitempty"`
+	// LinkServer is the API server address another cluster's controllers
+	// reach, where it is not Server (k3d: the server container on the
+	// shared Docker network); a link's kubeconfig names it.
+	LinkServer string `json:"linkServer,omitempty"`
 	// DestinationAddr is the gRPC address (host:port) of the destination
 	// controller serving this cluster, when one reachable from the host is
 	// known: a supervised process, --destination-addr, or a port-forward.

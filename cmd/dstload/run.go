@@ -75,12 +75,16 @@ machines and CI, e.g.:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			if cleanup {
-				_, cl, err := a.runCluster()
+				st, _, err := a.runCluster()
 				if err != nil {
 					return err
 				}
-				if err := runner.Cleanup(ctx, cl.Kubeconfig, cl.Context, namespace, namespace, a.log); err != nil {
-					return err
+				// A multicluster run's targets are in the target, its client
+				// nodes in the source.
+				for _, cl := range st.Clusters {
+					if err := runner.Cleanup(ctx, cl.Kubeconfig, cl.Context, namespace, namespace, a.log); err != nil {
+						return err
+					}
 				}
 				fmt.Fprintf(a.out, "removed the run's targets in namespace %s\n", namespace)
 				return nil

@@ -124,7 +124,7 @@ func (p *Provider) ensureCluster(ctx context.Context, env provision.Env, st *pro
 	if c := cfg.Contexts[ctxName]; c != nil && cfg.Clusters[c.Cluster] != nil {
 		server = cfg.Clusters[c.Cluster].Server
 	}
-	st.SetCluster(provision.Cluster{Name: name, Kubeconfig: kc, Context: ctxName, Server: server, WorkloadImage: rec.WorkloadImage})
+	st.SetCluster(provision.Cluster{Name: name, Kubeconfig: kc, Context: ctxName, Server: server, LinkServer: InternalServer(name), WorkloadImage: rec.WorkloadImage})
 	if err := storeData(st, d); err != nil {
 		return err
 	}

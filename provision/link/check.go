@@ -25,6 +25,9 @@ type State struct {
 	// when it could not be read (StoreDetail says why).
 	ClusterStoreSize int    `json:"clusterStoreSize"`
 	StoreDetail      string `json:"storeDetail,omitempty"`
+	// noAdmin: the controller's admin port is not reachable from the
+	// host (a controller in a pod), so its gauge is not judged.
+	noAdmin bool
 	// RemoteReachable: the Secret's kubeconfig lists the target's pods
 	// cluster-wide, as the controller's remote informers do.
 	RemoteReachable bool   `json:"remoteReachable"`
@@ -34,7 +37,7 @@ type State struct {
 // Healthy: Secret present, the controller holds the cluster, the target
 // answers to the link's credentials.
 func (s State) Healthy() bool {
-	return s.SecretPresent && s.ClusterStoreSize >= 1 && s.RemoteReachable
+	return s.SecretPresent && (s.ClusterStoreSize >= 1 || s.noAdmin) && s.RemoteReachable
 }
 
 // Component is the link's line of `dstload status`.
@@ -69,7 +72,7 @@ func (s State) Component() provision.ComponentStatus {
 func Check(ctx context.Context, src, tgt *provision.Cluster) State {
 	s := State{Source: src.Name, Target: tgt.Name, ClusterStoreSize: -1}
 	if src.DestinationAdminAddr == "" {
-		s.StoreDetail = "no destination controller with an admin address"
+		s.StoreDetail, s.noAdmin = "the destination controller's admin port is not reachable from this host", true
 	} else if n, err := ClusterStoreSize(ctx, src.DestinationAdminAddr); err != nil {
 		s.StoreDetail = err.Error()
 	} else {
@@ -99,6 +102,11 @@ func Check(ctx context.Context, src, tgt *provision.Cluster) State {
 	if err != nil {
 		s.RemoteDetail = "the Secret's kubeconfig: " + err.Error()
 		return s
+	}
+	if tgt.LinkServer != "" {
+		// The link's server is on the clusters' network; this host reaches
+		// the same API server at its own address.
+		cfg.Host = tgt.Server
 	}
 	cfg.Timeout = 3 * time.Second
 	rcs, err := kubernetes.NewForConfig(cfg)

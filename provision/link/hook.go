@@ -72,7 +72,11 @@ func Ensure(ctx context.Context, src, tgt *provision.Cluster, tokenTimeout time.
 	if err != nil {
 		return err
 	}
-	creds, err := ReadCredentials(ctx, tcs, tgt.Name, tgt.Server, tokenTimeout)
+	server := tgt.LinkServer
+	if server == "" {
+		server = tgt.Server // local: every process of both clusters is on this host
+	}
+	creds, err := ReadCredentials(ctx, tcs, tgt.Name, server, tokenTimeout)
 	if err != nil {
 		return err
 	}
