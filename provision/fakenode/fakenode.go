@@ -47,7 +47,15 @@ func Toleration() corev1.Toleration {
 }
 
 // New is fake node i.
-func New(i int) *corev1.Node {
+func New(i int) *corev1.Node { return NewInCluster(i, 0) }
+
+// NewInCluster is fake node i of the cluster-th cluster of an environment
+// (0 or 1). Linked clusters split the pod range, each node keeping its own
+// /16: the first cluster's nodes take 10.128-10.191, the second's
+// 10.192-10.255, so that an endpoint address names one pod in either (a
+// federated Service's endpoints are the union of both clusters').
+func NewInCluster(i, cluster int) *corev1.Node {
+	cidr := PodCIDR(i + cluster*Max/2)
 	name := Name(i)
 	res := corev1.ResourceList{
 		corev1.ResourceCPU:    resource.MustParse("1000"),
@@ -71,8 +79,8 @@ func New(i int) *corev1.Node {
 			},
 		},
 		Spec: corev1.NodeSpec{
-			PodCIDR:  PodCIDR(i),
-			PodCIDRs: []string{PodCIDR(i)},
+			PodCIDR:  cidr,
+			PodCIDRs: []string{cidr},
 			Taints:   []corev1.Taint{{Key: TaintKey, Value: TaintValue, Effect: corev1.TaintEffectNoSchedule}},
 		},
 		Status: corev1.NodeStatus{Capacity: res, Allocatable: res},
@@ -81,8 +89,14 @@ func New(i int) *corev1.Node {
 
 // Ensure creates fake nodes 0 to n-1 where they do not exist yet.
 func Ensure(ctx context.Context, cs kubernetes.Interface, n int) error {
+	return EnsureInCluster(ctx, cs, n, 0)
+}
+
+// EnsureInCluster creates the cluster-th cluster's fake nodes 0 to n-1
+// (NewInCluster) where they do not exist yet.
+func EnsureInCluster(ctx context.Context, cs kubernetes.Interface, n, cluster int) error {
 	for i := 0; i < n; i++ {
-		_, err := cs.CoreV1().Nodes().Create(ctx, New(i), metav1.CreateOptions{})
+		_, err := cs.CoreV1().Nodes().Create(ctx, NewInCluster(i, cluster), metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create fake node %s: %w", Name(i), err)
 		}

@@ -26,7 +26,8 @@ import (
 // in one two-cluster environment shared by every check: `up --clusters 2`
 // links the target into the source (the source's controller holds one
 // remote cluster), remote-discovery at small scale converges on every event
-// with update latencies measured across the clusters, deleting the
+// with update latencies measured across the clusters, a federated
+// Service's stream holds the union of both clusters' members, deleting the
 // credentials Secret mid-run stops the run with the controller's error in
 // the report, `up` repairs the link, and `down` leaves no process of either
 // cluster.
@@ -149,6 +150,8 @@ func TestLinkedPair(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("federated", func(t *testing.T) { checkFederated(t, src, tgt) })
 
 	t.Run("secret deleted", func(t *testing.T) {
 		cs := sourceClient(t, src)

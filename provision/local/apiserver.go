@@ -65,15 +65,17 @@ func apiServer(l layout) component {
 			{"apiserver-etcd-client", "kube-apiserver-etcd-client", nil},
 			{"apiserver-kubelet-client", "kube-apiserver-kubelet-client", []string{"system:masters"}},
 		},
-		onReady: apiServerReady,
+		onReady: func(ctx context.Context, cs kubernetes.Interface, d *data) error {
+			return apiServerReady(ctx, cs, d, l.cluster)
+		},
 	}
 }
 
 // apiServerReady makes what needs only the apiserver, so that it overlaps
 // with the other components' start.
-func apiServerReady(ctx context.Context, cs kubernetes.Interface, d *data) error {
+func apiServerReady(ctx context.Context, cs kubernetes.Interface, d *data, cluster int) error {
 	// kwok picks the nodes up when it comes.
-	if err := fakenode.Ensure(ctx, cs, d.Nodes); err != nil {
+	if err := fakenode.EnsureInCluster(ctx, cs, d.Nodes, cluster); err != nil {
 		return err
 	}
 	// The controller manager would create the default ServiceAccount

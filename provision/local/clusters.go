@@ -30,6 +30,8 @@ type localCluster struct {
 	name, contextName string
 	paths             paths
 	ports             map[string]int
+	// index is 0 for the source, 1 for the target.
+	index int
 }
 
 // TargetName is the name of an environment's second (target) cluster.
@@ -41,7 +43,7 @@ func clusters(env provision.Env, d *data) []localCluster {
 	if d.Clusters > 1 {
 		name := TargetName(env.Name)
 		out = append(out, localCluster{key: name, name: name, contextName: ContextName(name),
-			paths: envPaths(filepath.Join(env.Dir, targetDir)), ports: d.TargetPorts})
+			paths: envPaths(filepath.Join(env.Dir, targetDir)), ports: d.TargetPorts, index: 1})
 	}
 	return out
 }

@@ -57,6 +57,9 @@ type layout struct {
 	paths
 	ports map[string]int
 	bins  Binaries
+	// cluster is the control plane's index (0 source, 1 target): the
+	// fake nodes' pod ranges (fakenode.NewInCluster).
+	cluster int
 }
 
 func (l layout) pki(name string) string    { return filepath.Join(l.paths.pki, name) }

@@ -79,7 +79,7 @@ func (p *Provider) Create(ctx context.Context, env provision.Env, st *provision.
 
 // createCluster brings one control plane up, or resumes it.
 func (p *Provider) createCluster(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc, d *data, c localCluster) error {
-	l := layout{paths: c.paths, ports: c.ports, bins: d.Bins}
+	l := layout{paths: c.paths, ports: c.ports, bins: d.Bins, cluster: c.index}
 	server := loopbackURL("https", c.ports[portAPI], "")
 	if err := writeFiles(l, c.name, c.contextName, server); err != nil {
 		return err

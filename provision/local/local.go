@@ -147,6 +147,9 @@ func (p *Provider) Validate() error {
 		return fmt.Errorf("--clusters %d: provider local makes 1 cluster or 2 (a source and a target)", o.Clusters)
 	case o.Nodes < 1 || o.Nodes > MaxNodes:
 		return fmt.Errorf("--nodes %d is out of range: use 1 to %d", o.Nodes, MaxNodes)
+	case o.Clusters == 2 && o.Nodes > MaxNodes/2:
+		// Linked clusters split the fake nodes' pod range.
+		return fmt.Errorf("--nodes %d is out of range with --clusters 2: use 1 to %d", o.Nodes, MaxNodes/2)
 	case o.APIPort < 0 || o.APIPort > 65535:
 		return fmt.Errorf("--api-port %d is not a port: use 1-65535, or 0 to pick one", o.APIPort)
 	case o.DestinationBin != "" && o.DestinationAddr != "":
