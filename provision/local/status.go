@@ -17,7 +17,7 @@ import (
 func (p *Provider) Delete(ctx context.Context, env provision.Env, st *provision.State, save provision.SaveFunc) error {
 	for i := len(st.Processes) - 1; i >= 0; i-- {
 		proc := st.Processes[i]
-		env.Progressf("stopping %s (pid %d)", proc.Name, proc.PID)
+		env.Progressf("stopping %s%s (pid %d)", clusterPrefix(proc.Cluster), proc.Name, proc.PID)
 		if err := stopProcess(ctx, proc, 10*time.Second); err != nil {
 			return err
 		}
