@@ -151,7 +151,8 @@ func destination(l layout, r destinationRun) component {
 // NeedsChange reports whether an environment that is up lacks the
 // destination controller or the monitoring these options ask for (a second
 // `up` with --destination-bin or --destination-addr adds or replaces the
-// controller; one without --monitoring stops Prometheus).
+// controller; one without --monitoring stops Prometheus), or the second
+// cluster.
 func (p *Provider) NeedsChange(st *provision.State) bool {
 	c := st.Cluster("")
 	if c == nil {
@@ -159,6 +160,10 @@ func (p *Provider) NeedsChange(st *provision.State) bool {
 	}
 	// Monitoring turned on or off (or another Prometheus binary).
 	if p.monitoringChange(st) {
+		return true
+	}
+	// `up --clusters 2` on one cluster adds the target.
+	if d, err := loadData(st); err == nil && p.opts.Clusters > max(d.Clusters, 1) {
 		return true
 	}
 	switch {

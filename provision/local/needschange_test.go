@@ -8,7 +8,8 @@ import (
 
 // TestNeedsChange: an environment that is up is changed only when the
 // destination controller asked for differs from the running one, or when
-// a restart is asked for (dstload ab restarts an unchanged controller).
+// a restart is asked for (dstload ab restarts an unchanged controller), or
+// a second cluster.
 func TestNeedsChange(t *testing.T) {
 	running := func() *provision.State {
 		st := &provision.State{}
@@ -28,6 +29,8 @@ func TestNeedsChange(t *testing.T) {
 		{"restart of the same", Options{DestinationBin: "/bin/ctl", DestinationArgs: []string{"-x=1"}, DestinationArgsSet: true, DestinationRestart: true}, true},
 		{"restart, plain", Options{DestinationRestart: true}, true},
 		{"external address", Options{DestinationAddr: "127.0.0.1:2"}, true},
+		{"one cluster asked of one", Options{Clusters: 1}, false},
+		{"a second cluster", Options{Clusters: 2}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
