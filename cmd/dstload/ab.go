@@ -151,7 +151,7 @@ func runAB(cmd *cobra.Command, a *app, o *abOptions, scenarioArg string) error {
 				Kubeconfig: kubeconfig, Context: kubeContext, Namespace: o.namespace, Release: o.namespace,
 				DestinationAddr: addr, MetricsURL: metricsURL, MetricsInterval: o.metricsInterval,
 				ReadyTimeout: o.readyTimeout, OutDir: dir, PlotFormat: "svg",
-				ObserverCommand: observerCommand(exe, a.envDir(), env.st), ObserverEnv: os.Environ(),
+				ObserverCommand: observerCommand(exe, a.envDir(), env.st, ""), ObserverEnv: os.Environ(),
 				Tool: report.Tool{Name: "dstload", Version: v.Version, Revision: v.Revision, GoVersion: v.GoVersion},
 				Environment: report.Environment{
 					Name: a.envName, Provider: env.st.Provider, ClockSource: "single host clock",

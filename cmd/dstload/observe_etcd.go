@@ -10,9 +10,9 @@ import (
 // environment st: on the local provider it follows the cluster's etcd
 // (the reference clock ahead of every API watcher), elsewhere the API
 // server's watch.
-func observerCommand(exe, envDir string, st *provision.State) []string {
+func observerCommand(exe, envDir string, st *provision.State, cluster string) []string {
 	cmd := []string{exe, "observe"}
-	if e, err := local.EtcdAccessOf(envDir, st); err == nil {
+	if e, err := local.EtcdAccessOfCluster(envDir, st, cluster); err == nil {
 		cmd = append(cmd, e.Args()...)
 	}
 	return cmd

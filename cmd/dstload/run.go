@@ -169,7 +169,13 @@ machines and CI, e.g.:
 				if xerr != nil {
 					return fmt.Errorf("find dstload's executable for the observer process: %w", xerr)
 				}
-				rcfg.ObserverCommand, rcfg.ObserverEnv = observerCommand(exe, a.envDir(), st), os.Environ()
+				// The observer follows the etcd of the cluster where the
+				// endpoints live (a multicluster run's: the target's).
+				endpoints := ""
+				if rcfg.Multicluster != nil {
+					endpoints = rcfg.Multicluster.Target
+				}
+				rcfg.ObserverCommand, rcfg.ObserverEnv = observerCommand(exe, a.envDir(), st, endpoints), os.Environ()
 				rcfg.Components = withLink(&rcfg, st, componentsDown(st, rcfg.DestinationAddr))
 				if u := local.PrometheusURL(st); u != "" {
 					// The environment's Prometheus scrapes the run's

@@ -86,3 +86,22 @@ func clusterPrefix(key string) string {
 	}
 	return key + " "
 }
+
+// EtcdAccessOfCluster is EtcdAccessOf for the named cluster of the
+// environment: the target's own etcd for a multicluster run's observer,
+// whose endpoints live there.
+func EtcdAccessOfCluster(envDir string, st *provision.State, cluster string) (EtcdAccess, error) {
+	if cluster == "" || cluster == st.Name {
+		return EtcdAccessOf(envDir, st)
+	}
+	d, err := loadData(st)
+	if err != nil || st.Provider != ProviderName || d.Clusters < 2 || cluster != TargetName(st.Name) || d.TargetPorts[portEtcdClient] == 0 {
+		return EtcdAccess{}, fmt.Errorf("environment %q records no local etcd of cluster %s", st.Name, cluster)
+	}
+	l := layout{paths: envPaths(filepath.Join(envDir, targetDir))}
+	return EtcdAccess{
+		Endpoint: loopbackURL("https", d.TargetPorts[portEtcdClient], ""),
+		CAFile:   l.pki("ca.crt"), CertFile: l.pki("apiserver-etcd-client.crt"), KeyFile: l.pki("apiserver-etcd-client.key"),
+		Prefix: "/registry",
+	}, nil
+}
