@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -23,7 +24,14 @@ func Watch(ctx context.Context, log *slog.Logger, cs kubernetes.Interface, names
 	svcInf := f.Core().V1().Services()
 	sliceInf := f.Discovery().V1().EndpointSlices()
 
-	sync := func(ns, name string) {
+	// One service's state is read from both listers and written in one
+	// step: the two informers call their handlers concurrently, and an
+	// unserialized service handler that read no slices could otherwise
+	// overwrite what the slice handler had just set.
+	var mu sync.Mutex
+	resync := func(ns, name string) {
+		mu.Lock()
+		defer mu.Unlock()
 		key := ns + "/" + name
 		svc, err := svcInf.Lister().Services(ns).Get(name)
 		if err != nil {
@@ -47,7 +55,7 @@ func Watch(ctx context.Context, log *slog.Logger, cs kubernetes.Interface, names
 			obj = t.Obj
 		}
 		if svc, ok := obj.(*corev1.Service); ok {
-			sync(svc.Namespace, svc.Name)
+			resync(svc.Namespace, svc.Name)
 		}
 	}
 	onSlice := func(obj any) {
@@ -56,7 +64,7 @@ func Watch(ctx context.Context, log *slog.Logger, cs kubernetes.Interface, names
 		}
 		if es, ok := obj.(*discoveryv1.EndpointSlice); ok {
 			if name := es.Labels[discoveryv1.LabelServiceName]; name != "" {
-				sync(es.Namespace, name)
+				resync(es.Namespace, name)
 			}
 		}
 	}
