@@ -216,17 +216,6 @@ func (o *Observer) handleLocked(es *discoveryv1.EndpointSlice, now time.Time, in
 	}
 }
 
-// maxTriggers bounds the slice events kept per endpoint: the latest ones
-// are those a receipt is timed from.
-const maxTriggers = 32
-
-func appendTrigger(ts []time.Time, t time.Time) []time.Time {
-	if len(ts) == maxTriggers {
-		ts = append(ts[:0], ts[1:]...)
-	}
-	return append(ts, t)
-}
-
 func (o *Observer) deleteLocked(name string, now time.Time) {
 	old := o.slices[name]
 	if old == nil {
@@ -395,13 +384,4 @@ func readyOf(es *discoveryv1.EndpointSlice, portName string) map[netip.AddrPort]
 		}
 	}
 	return out
-}
-
-// podDeletedLocked records that pod is gone from the API (its object
-// deleted). A pod deleted while a slice still lists it keeps its first
-// deletion time until that slice drops it.
-func (o *Observer) podDeletedLocked(pod string, now time.Time) {
-	if _, ok := o.podGone[pod]; !ok {
-		o.podGone[pod] = now
-	}
 }
