@@ -58,6 +58,9 @@ type Observer struct {
 	// waiting for its slice to change, so a removal's record carries its
 	// pod's deletion when that came first (record.EndpointChange.PodGone).
 	podGone map[string]time.Time
+	// listed counts, per pod, the slices that list it ready: a deletion
+	// is kept only while some slice lists the pod (pods.go).
+	listed map[string]int
 	// triggers are, per endpoint whose pod is gone while a slice still
 	// lists it ready, the times of that slice's later events: each is a
 	// moment the controller recomputes the slice and can drop the
@@ -93,7 +96,7 @@ func New(log *slog.Logger, reg prometheus.Registerer, namespace string, services
 	o := &Observer{log: log, namespace: namespace, portName: portName, now: time.Now,
 		services: map[string]*service{}, slices: map[string]*slice{},
 		canary:  newDelays(),
-		podGone: map[string]time.Time{}, triggers: map[netip.AddrPort][]time.Time{},
+		podGone: map[string]time.Time{}, listed: map[string]int{}, triggers: map[netip.AddrPort][]time.Time{},
 		mReady: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "dstload_observer_ready_endpoints", Help: "Ready endpoints of the observed services."}),
 		mChanges: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -203,6 +206,7 @@ func (o *Observer) handleLocked(es *discoveryv1.EndpointSlice, now time.Time, in
 			changed = o.incLocked(svc, a, now, initial) || changed
 		}
 	}
+	prev := old.ready
 	old.ready = next
 	if changed {
 		o.changedLocked(svc, now)
@@ -214,6 +218,7 @@ func (o *Observer) handleLocked(es *discoveryv1.EndpointSlice, now time.Time, in
 			}
 		}
 	}
+	o.listPodsLocked(prev, next)
 }
 
 func (o *Observer) deleteLocked(name string, now time.Time) {
@@ -229,6 +234,7 @@ func (o *Observer) deleteLocked(name string, now time.Time) {
 	if changed {
 		o.changedLocked(old.svc, now)
 	}
+	o.listPodsLocked(old.ready, nil)
 }
 
 // incLocked counts one more slice listing a as ready; it reports whether a

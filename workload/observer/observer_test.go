@@ -271,6 +271,11 @@ func TestPodGone(t *testing.T) {
 			if len(last.Triggers) != wantTriggers || wantTriggers == 1 && !last.Triggers[0].Equal(at(170)) {
 				t.Errorf("Triggers = %v, want %d at 170ms", last.Triggers, wantTriggers)
 			}
+			// Nothing is kept of p1 once no slice lists it: the
+			// bookkeeping stays the size of the listed pods.
+			if len(o.podGone) != 0 || !reflect.DeepEqual(o.listed, map[string]int{"p2": 1, "p3": 1}) {
+				t.Errorf("kept deletions %v, listed pods %v; want none and p2, p3", o.podGone, o.listed)
+			}
 		})
 	}
 }
@@ -300,5 +305,34 @@ func BenchmarkDecodeSlice(b *testing.B) {
 		if _, err := decodeSlice(raw); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestListedPods: an address taken over by a new pod (KWOK reuses IPs
+// quickly) moves the listing to the new pod, the old pod's later deletion
+// is not kept, and a deleted slice lists nothing.
+func TestListedPods(t *testing.T) {
+	o := New(testutil.Discard(), prometheus.NewRegistry(), "ns", []string{"a"}, "")
+	at := time.Unix(0, 0)
+	withPod := func(pod string) *discoveryv1.EndpointSlice {
+		es := epSlice("a-1", "a", "10.0.0.1")
+		es.Endpoints[0].TargetRef = &corev1.ObjectReference{Kind: "Pod", Name: pod}
+		return es
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.handleLocked(withPod("p1"), at, false)
+	o.handleLocked(withPod("p2"), at, false)
+	o.podDeletedLocked("p1", at)
+	if len(o.podGone) != 0 || !reflect.DeepEqual(o.listed, map[string]int{"p2": 1}) {
+		t.Fatalf("after the address moved to p2: kept deletions %v, listed %v; want none and p2", o.podGone, o.listed)
+	}
+	o.podDeletedLocked("p2", at)
+	if _, ok := o.podGone["p2"]; !ok {
+		t.Fatalf("deletion of listed p2 not kept: %v", o.podGone)
+	}
+	o.deleteLocked("a-1", at)
+	if len(o.podGone) != 0 || len(o.listed) != 0 {
+		t.Errorf("after the slice is deleted: kept deletions %v, listed %v; want none", o.podGone, o.listed)
 	}
 }

@@ -1,6 +1,9 @@
 package observer
 
-import "time"
+import (
+	"net/netip"
+	"time"
+)
 
 // Pod deletions (etcd source): Linkerd's controller drops an endpoint
 // whose pod is gone on the next event of its slice, before the slice drops
@@ -9,10 +12,31 @@ import "time"
 
 // podDeletedLocked records that pod is gone from the API (its object
 // deleted). A pod deleted while a slice still lists it keeps its first
-// deletion time until that slice drops it.
+// deletion time until that slice drops it. A pod no slice lists ready is
+// not kept: no endpoint of it is left to remove, and keeping every
+// deletion would grow without end over a long run.
 func (o *Observer) podDeletedLocked(pod string, now time.Time) {
-	if _, ok := o.podGone[pod]; !ok {
+	if _, ok := o.podGone[pod]; !ok && o.listed[pod] > 0 {
 		o.podGone[pod] = now
+	}
+}
+
+// listPodsLocked moves one slice's ready listings from before to after.
+// It runs after the slice's removals were recorded: a pod that no slice
+// lists any more takes its deletion with it.
+func (o *Observer) listPodsLocked(before, after map[netip.AddrPort]string) {
+	for a, pod := range before {
+		if pod != "" && after[a] != pod {
+			if o.listed[pod]--; o.listed[pod] <= 0 {
+				delete(o.listed, pod)
+				delete(o.podGone, pod)
+			}
+		}
+	}
+	for a, pod := range after {
+		if pod != "" && before[a] != pod {
+			o.listed[pod]++
+		}
 	}
 }
 

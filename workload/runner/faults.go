@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -34,12 +35,18 @@ const (
 )
 
 // How the run watches its environment. A dead process is certain at once;
-// an API server that does not answer its readiness check may only be slow
-// on a saturated machine, so it has to fail for apiGrace in a row.
+// an API server that answers its readiness check with a failure (or
+// refuses the connection) has to fail for apiGrace in a row. One that does
+// not answer within probeTimeout is more often only slow: on a saturated
+// 2-core machine a live API server left /readyz unanswered for 4 s in the
+// middle of full-size runs, which then stopped for nothing. So a streak of
+// unanswered probes fails only after apiSlowGrace (on the local provider a
+// dead API server's process is caught at once by the process check).
 const (
 	faultInterval = time.Second
 	probeTimeout  = 3 * time.Second
 	apiGrace      = 4 * time.Second
+	apiSlowGrace  = 30 * time.Second
 )
 
 // errFault is the cause of the load's context when a fault stopped it.
@@ -63,11 +70,16 @@ type faultWatch struct {
 	// noProbe is set when the API server refuses the probe itself.
 	apiSince time.Time
 	noProbe  bool
+	// slowGrace is apiSlowGrace (shorter in tests).
+	slowGrace time.Duration
 }
 
 // watchFaults starts watching; cancel stops the load on a fault.
 func (r *run) watchFaults(ctx context.Context, cancel context.CancelCauseFunc) *faultWatch {
-	w := &faultWatch{r: r, cs: r.cs, components: r.cfg.Components, cancel: cancel, done: make(chan struct{})}
+	w := &faultWatch{r: r, cs: r.cs, components: r.cfg.Components, cancel: cancel, done: make(chan struct{}), slowGrace: apiSlowGrace}
+	if r.apiSlowGrace > 0 {
+		w.slowGrace = r.apiSlowGrace
+	}
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(faultInterval)
@@ -146,7 +158,8 @@ func (w *faultWatch) check(ctx context.Context) *report.Fault {
 	}
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	body, err := w.cs.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "1").DoRaw(pctx)
+	body, err := w.cs.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "1").
+		MaxRetries(0).DoRaw(pctx) // a closed connection is an answer: no retry until the timeout
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -164,11 +177,22 @@ func (w *faultWatch) check(ctx context.Context) *report.Fault {
 	if w.apiSince.IsZero() {
 		w.apiSince = now
 	}
-	if time.Since(w.apiSince) < apiGrace {
+	failing := time.Since(w.apiSince)
+	if failing < apiGrace || (unanswered(err) && failing < w.slowGrace) {
 		return nil
 	}
 	component, detail := apiFault(body, err)
+	if unanswered(err) {
+		detail = fmt.Sprintf("/readyz unanswered for %s (the API server's process may be alive but saturated or hung): %s", w.slowGrace, trimErr(err))
+	}
 	return &report.Fault{Component: component, Since: w.apiSince, Noticed: time.Now(), Detail: detail, Repair: repairCleanup}
+}
+
+// unanswered is a probe that timed out, rather than one answered with a
+// failure or refused.
+func unanswered(err error) bool {
+	var ne net.Error
+	return errors.Is(err, context.DeadlineExceeded) || apierrors.IsTimeout(err) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // apiFault names the part behind a failed /readyz: etcd when the API

@@ -18,10 +18,11 @@ import (
 // ready (the path k3d and kubeconfig take: no supervised processes) and
 // against a process check: what it names, and how soon.
 func TestFaultWatch(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		// readyz answers after the API server "fails" (0: connection
-		// closed).
+		// closed; -1: no answer before the probe's timeout).
 		status    int
 		body      string
 		down      []ComponentDown
@@ -37,6 +38,10 @@ func TestFaultWatch(t *testing.T) {
 			component: "kube-apiserver", detail: "/readyz failing for 4s", minAfter: apiGrace, maxAfter: apiGrace + 3*time.Second},
 		{name: "API server not ready", status: http.StatusServiceUnavailable, body: "[-]informer-sync failed\n",
 			component: "kube-apiserver", detail: "/readyz failing", minAfter: apiGrace, maxAfter: apiGrace + 3*time.Second},
+		// A live but saturated API server: not a fault at apiGrace, one
+		// after the (here shortened) slow grace.
+		{name: "API server not answering", status: -1,
+			component: "kube-apiserver", detail: "/readyz unanswered for 6s", minAfter: testSlowGrace, maxAfter: testSlowGrace + probeTimeout + 2*time.Second},
 		{name: "API server refusing the probe", status: http.StatusForbidden,
 			body:     `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}`,
 			maxAfter: apiGrace + 2*time.Second},
@@ -45,6 +50,7 @@ func TestFaultWatch(t *testing.T) {
 			component: "kube-scheduler", detail: "pid 7", maxAfter: 2 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var failed atomic.Bool
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 				if req.URL.Path != "/readyz" {
@@ -53,6 +59,13 @@ func TestFaultWatch(t *testing.T) {
 				}
 				if !failed.Load() {
 					io.WriteString(w, "ok")
+					return
+				}
+				if tc.status == -1 {
+					select {
+					case <-req.Context().Done():
+					case <-time.After(probeTimeout + time.Second):
+					}
 					return
 				}
 				if tc.status == 0 {
@@ -75,7 +88,7 @@ func TestFaultWatch(t *testing.T) {
 					return tc.down
 				}
 				return nil
-			}}, cs: cs, started: time.Now()}
+			}}, cs: cs, started: time.Now(), apiSlowGrace: testSlowGrace}
 			ctx, cancel := context.WithCancelCause(context.Background())
 			w := r.watchFaults(ctx, cancel)
 			time.Sleep(1500 * time.Millisecond)
@@ -116,6 +129,8 @@ func TestFaultWatch(t *testing.T) {
 		})
 	}
 }
+
+const testSlowGrace = 6 * time.Second
 
 // TestFaultWatchDestination: a destination process gone is a fault of
 // the system under test only once its metrics fail too.

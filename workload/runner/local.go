@@ -204,8 +204,16 @@ func (b *localBackend) collect(context.Context) (record.Set, []dstmetrics.Sample
 		b.withdrawTargets()
 	}
 	var sets []record.Set
+	// The clients' cost is the load's: the meter stops with the streams,
+	// before this process gathers and merges the records, which is the
+	// report's work (as building the report is).
 	if b.cl != nil {
 		b.stopClients()
+	}
+	if b.meter != nil {
+		sets = append(sets, record.Set{Processes: []record.ProcessStat{b.meter.Stop()}})
+	}
+	if b.cl != nil {
 		sets = append(sets, b.cl.records()...)
 	}
 	var errs error
@@ -216,9 +224,6 @@ func (b *localBackend) collect(context.Context) (record.Set, []dstmetrics.Sample
 			errs = err
 		}
 		sets = append(sets, obsRecords)
-	}
-	if b.meter != nil {
-		sets = append(sets, record.Set{Processes: []record.ProcessStat{b.meter.Stop()}})
 	}
 	if b.churner != nil {
 		b.stopChurn()

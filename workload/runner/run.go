@@ -165,6 +165,8 @@ type run struct {
 	selfCPULast          float64
 	selfLast             time.Time
 	warnedClusterLimited bool
+	// apiSlowGrace replaces the fault watch's apiSlowGrace (tests).
+	apiSlowGrace time.Duration
 
 	// A sweep's steps (nil: no sweep) and the heap profiles' live heap
 	// before the first stream and at the load's end (0: none).
