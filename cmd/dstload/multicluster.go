@@ -49,7 +49,13 @@ func withLink(rcfg *runner.Config, st *provision.State, next func() []runner.Com
 	if m == nil || src == nil || src.DestinationAdminAddr == "" {
 		return next
 	}
-	path := fmt.Sprintf("%s-000-%s.%s.svc.cluster.local:80", "target", m.Target, rcfg.Namespace)
+	// A stream the controller resolves through the link: a mirror's, or
+	// a federated Service's (its remote members).
+	suffix := "-" + m.Target
+	if m.Mode == scenario.Federated {
+		suffix = "-federated"
+	}
+	path := fmt.Sprintf("%s-000%s.%s.svc.cluster.local:80", "target", suffix, rcfg.Namespace)
 	addr := rcfg.DestinationAddr
 	return func() []runner.ComponentDown {
 		var down []runner.ComponentDown

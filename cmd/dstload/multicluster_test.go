@@ -18,9 +18,12 @@ func TestMulticlusterScenarioNeedsTwoClusters(t *testing.T) {
 	if err := provision.SaveState(filepath.Join(dir, "one"), st); err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := runCLI(t, "run", "remote-discovery", "--state-dir", dir, "--name", "one")
-	if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "--clusters 2") {
-		t.Fatalf("exit %d, want 2 and one line naming --clusters 2\nstdout: %s\nstderr: %s", code, stdout, stderr)
+	for _, sc := range []string{"remote-discovery", "federated"} {
+		code, stdout, stderr := runCLI(t, "run", sc, "--state-dir", dir, "--name", "one")
+		if code != 2 || strings.Count(strings.TrimSpace(stderr), "\n") != 0 || !strings.Contains(stderr, "--clusters 2") ||
+			!strings.Contains(stderr, "scenario "+sc+" is multicluster ("+sc+")") {
+			t.Errorf("%s: exit %d, want 2 and one line naming --clusters 2\nstdout: %s\nstderr: %s", sc, code, stdout, stderr)
+		}
 	}
 }
 

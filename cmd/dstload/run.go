@@ -16,6 +16,7 @@ import (
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/report"
 	"github.com/dstload/dstload/workload/runner"
+	"github.com/dstload/dstload/workload/scenario"
 )
 
 func newRunCmd(a *app) *cobra.Command {
@@ -170,10 +171,14 @@ machines and CI, e.g.:
 					return fmt.Errorf("find dstload's executable for the observer process: %w", xerr)
 				}
 				// The observer follows the etcd of the cluster where the
-				// endpoints live (a multicluster run's: the target's).
+				// endpoints live (a multicluster run's: the target's; a
+				// federated run's: both, one observer each).
 				endpoints := ""
-				if rcfg.Multicluster != nil {
-					endpoints = rcfg.Multicluster.Target
+				if m := rcfg.Multicluster; m != nil {
+					endpoints = m.Target
+					if s.Multicluster == scenario.Federated {
+						m.SourceObserverCommand = observerCommand(exe, a.envDir(), st, m.Source)
+					}
 				}
 				rcfg.ObserverCommand, rcfg.ObserverEnv = observerCommand(exe, a.envDir(), st, endpoints), os.Environ()
 				rcfg.Components = withLink(&rcfg, st, componentsDown(st, rcfg.DestinationAddr))

@@ -16,14 +16,14 @@ func TestScenariosCmd(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	for _, want := range []string{"NAME", "baseline", "small-oscillation", "10 svc oscillating 10<->200, hold 2m/5m, jitter 0-5s",
-		"p95 < 500ms, p99 < 2s, fanout < 10s", "large-rollout", "many-services", "red-line", "subscriber-cost", "streams stepped 0/250/500/1000/2000", "remote-discovery"} {
+		"p95 < 500ms, p99 < 2s, fanout < 10s", "large-rollout", "many-services", "red-line", "subscriber-cost", "streams stepped 0/250/500/1000/2000", "remote-discovery", "federated"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 	code, out, _ = runCLI(t, "scenarios", "-o", "json")
 	var items []map[string]any
-	if code != 0 || json.Unmarshal([]byte(out), &items) != nil || len(items) != 7 {
+	if code != 0 || json.Unmarshal([]byte(out), &items) != nil || len(items) != 8 {
 		t.Fatalf("-o json: exit %d, %d items:\n%s", code, len(items), out)
 	}
 	if code, _, errOut := runCLI(t, "scenarios", "extra"); code != exitUsage || !strings.Contains(errOut, "takes no arguments") {

@@ -78,6 +78,21 @@ type Options struct {
 	// RetryBackoff (default 200ms) up to 5s.
 	Attempts     int
 	RetryBackoff time.Duration
+	// Cluster names the cluster of New's clientset, and Others are more
+	// clusters whose Deployments of the same names churn with the same
+	// pattern (federated: the members in each cluster). With Others each
+	// event names its cluster and the union its streams should hold
+	// (record.ScaleEvent.Cluster, Expect), and cluster i starts i shares
+	// of the shorter hold later, so that one service's events of two
+	// clusters come a hold's share apart and each has one union to reach.
+	Cluster string
+	Others  []Cluster
+}
+
+// Cluster is one more cluster churn scales (Options.Others).
+type Cluster struct {
+	Name string
+	CS   kubernetes.Interface
 }
 
 // Sink receives every successful scale event (the observer, the feed).
@@ -85,14 +100,18 @@ type Sink func(record.ScaleEvent)
 
 // Churner scales the selected Deployments.
 type Churner struct {
-	o     Options
-	log   *slog.Logger
-	cs    kubernetes.Interface
-	sinks []Sink
-	deps  []string
+	o        Options
+	log      *slog.Logger
+	clusters []Cluster
+	sinks    []Sink
+	deps     []string
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// seq numbers one service's events over every cluster, so that
+	// (Service, Seq) stays one event's; replicas is each cluster's last
+	// written (or initial) count per Deployment, for Expect.
 	seq      map[string]uint64
+	replicas map[string]map[string]int
 	events   []record.ScaleEvent
 	failures []record.ScaleFailure
 
@@ -121,11 +140,8 @@ func New(ctx context.Context, log *slog.Logger, reg prometheus.Registerer, cs ku
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = 200 * time.Millisecond
 	}
-	list, err := cs.AppsV1().Deployments(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
-	if err != nil {
-		return nil, fmt.Errorf("list deployments in %s matching %q: %w", o.Namespace, o.Selector, err)
-	}
-	c := &Churner{o: o, log: log, cs: cs, sinks: sinks, seq: map[string]uint64{},
+	c := &Churner{o: o, log: log, clusters: append([]Cluster{{o.Cluster, cs}}, o.Others...), sinks: sinks,
+		seq: map[string]uint64{}, replicas: map[string]map[string]int{},
 		mWrites: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "dstload_churn_writes_total", Help: "Successful scale writes (events)."}),
 		mFailures: prometheus.NewCounter(prometheus.CounterOpts{
@@ -141,15 +157,43 @@ func New(ctx context.Context, log *slog.Logger, reg prometheus.Registerer, cs ku
 		mTarget: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "dstload_churn_target_replicas", Help: "Last replica count written per service."}, []string{"service"}),
 	}
-	reg.MustRegister(c.mWrites, c.mFailures, c.mRetries, c.mWriteDur, c.mWave, c.mTarget)
-	for _, d := range list.Items {
-		c.deps = append(c.deps, d.Name)
+	for i, cl := range c.clusters {
+		list, err := cl.CS.AppsV1().Deployments(o.Namespace).List(ctx, metav1.ListOptions{LabelSelector: o.Selector})
+		if err != nil {
+			return nil, fmt.Errorf("list deployments in %s matching %q%s: %w", o.Namespace, o.Selector, inCluster(cl.Name), err)
+		}
+		reps := map[string]int{}
+		for _, d := range list.Items {
+			reps[d.Name] = 1
+			if d.Spec.Replicas != nil {
+				reps[d.Name] = int(*d.Spec.Replicas)
+			}
+			if i == 0 {
+				c.deps = append(c.deps, d.Name)
+			}
+		}
+		c.replicas[cl.Name] = reps
+		if len(reps) == 0 {
+			return nil, fmt.Errorf("no deployments in %s match %q%s", o.Namespace, o.Selector, inCluster(cl.Name))
+		}
 	}
 	sort.Strings(c.deps)
-	if len(c.deps) == 0 {
-		return nil, fmt.Errorf("no deployments in %s match %q", o.Namespace, o.Selector)
+	for _, cl := range c.clusters[1:] {
+		for _, d := range c.deps {
+			if _, ok := c.replicas[cl.Name][d]; !ok {
+				return nil, fmt.Errorf("deployment %s/%s is in cluster %s but not in %s: churn scales the same services in every cluster", o.Namespace, d, c.clusters[0].Name, cl.Name)
+			}
+		}
 	}
+	reg.MustRegister(c.mWrites, c.mFailures, c.mRetries, c.mWriteDur, c.mWave, c.mTarget)
 	return c, nil
+}
+
+func inCluster(name string) string {
+	if name == "" {
+		return ""
+	}
+	return " in cluster " + name
 }
 
 // Services are the names of the Services churned (= Deployment names).
@@ -159,31 +203,52 @@ func (c *Churner) Services() []string { return append([]string(nil), c.deps...) 
 // after its wave until ctx ends; oscillate with Cycles > 0 returns after
 // the last hold at min.
 func (c *Churner) Run(ctx context.Context) error {
+	if len(c.clusters) == 1 {
+		c.run(ctx, c.clusters[0])
+		return nil
+	}
+	p := c.o.Pattern
+	stagger := min(p.HoldMax, p.HoldMin) / time.Duration(len(c.clusters))
+	var wg sync.WaitGroup
+	for i, cl := range c.clusters {
+		wg.Go(func() {
+			select {
+			case <-time.After(time.Duration(i) * stagger):
+				c.run(ctx, cl)
+			case <-ctx.Done():
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+// run is the pattern in one cluster.
+func (c *Churner) run(ctx context.Context, cl Cluster) {
 	p := c.o.Pattern
 	if p.Kind == Stable {
-		c.wave(ctx, p.Max)
+		c.wave(ctx, cl, p.Max)
 		<-ctx.Done()
-		return nil
+		return
 	}
 	for cycle := 0; p.Cycles == 0 || cycle < p.Cycles; cycle++ {
 		for _, step := range []struct {
 			target int
 			hold   time.Duration
 		}{{p.Max, p.HoldMax}, {p.Min, p.HoldMin}} {
-			c.wave(ctx, step.target)
-			c.log.Info("wave written", "cycle", cycle+1, "target", step.target, "hold", step.hold)
+			c.wave(ctx, cl, step.target)
+			c.log.Info("wave written", "cluster", cl.Name, "cycle", cycle+1, "target", step.target, "hold", step.hold)
 			select {
 			case <-time.After(step.hold):
 			case <-ctx.Done():
-				return nil
+				return
 			}
 		}
 	}
-	return nil
 }
 
 // wave scales every Deployment to target, each after its own jitter.
-func (c *Churner) wave(ctx context.Context, target int) {
+func (c *Churner) wave(ctx context.Context, cl Cluster, target int) {
 	start := time.Now()
 	sem := make(chan struct{}, c.o.Concurrency)
 	var wg sync.WaitGroup
@@ -206,7 +271,7 @@ func (c *Churner) wave(ctx context.Context, target int) {
 				return
 			}
 			defer func() { <-sem }()
-			c.scale(ctx, d, target)
+			c.scale(ctx, cl, d, target)
 		})
 	}
 	wg.Wait()
@@ -215,7 +280,7 @@ func (c *Churner) wave(ctx context.Context, target int) {
 
 // scale writes one Deployment's scale subresource with retries, and
 // records the outcome either way.
-func (c *Churner) scale(ctx context.Context, name string, target int) {
+func (c *Churner) scale(ctx context.Context, cl Cluster, name string, target int) {
 	// Server-side apply of the scale subresource: one request, no
 	// read-modify-write race, and it takes over spec.replicas from whoever
 	// created the Deployment (Force).
@@ -226,7 +291,7 @@ func (c *Churner) scale(ctx context.Context, name string, target int) {
 	for attempt := 1; attempt <= c.o.Attempts; attempt++ {
 		attempts = attempt
 		start := time.Now()
-		_, err = c.cs.AppsV1().Deployments(c.o.Namespace).ApplyScale(ctx, name, scale, metav1.ApplyOptions{FieldManager: "dstload-churn", Force: true})
+		_, err = cl.CS.AppsV1().Deployments(c.o.Namespace).ApplyScale(ctx, name, scale, metav1.ApplyOptions{FieldManager: "dstload-churn", Force: true})
 		if err == nil {
 			took := time.Since(start)
 			c.mWrites.Inc()
@@ -234,8 +299,15 @@ func (c *Churner) scale(ctx context.Context, name string, target int) {
 			c.mTarget.WithLabelValues(name).Set(float64(target))
 			c.mu.Lock()
 			c.seq[name]++
+			c.replicas[cl.Name][name] = target
 			e := record.ScaleEvent{Service: c.o.Namespace + "/" + name, Deployment: name, Seq: c.seq[name],
 				Target: target, Time: start, Took: took, Attempts: attempt}
+			if len(c.clusters) > 1 {
+				e.Cluster = cl.Name
+				for _, other := range c.clusters {
+					e.Expect += c.replicas[other.Name][name]
+				}
+			}
 			c.events = append(c.events, e)
 			// Sinks run under the lock so every sink sees one service's
 			// events in sequence order.
@@ -250,7 +322,7 @@ func (c *Churner) scale(ctx context.Context, name string, target int) {
 		}
 		c.mRetries.Inc()
 		d := backoff.Step()
-		c.log.Warn("scale write failed, retrying", "deployment", name, "target", target, "attempt", attempt, "err", err, "retry", d)
+		c.log.Warn("scale write failed, retrying", "cluster", cl.Name, "deployment", name, "target", target, "attempt", attempt, "err", err, "retry", d)
 		select {
 		case <-time.After(d):
 		case <-ctx.Done():
@@ -261,7 +333,7 @@ func (c *Churner) scale(ctx context.Context, name string, target int) {
 		return
 	}
 	c.mFailures.Inc()
-	c.log.Error("scale write failed", "deployment", name, "target", target, "attempts", attempts, "err", err)
+	c.log.Error("scale write failed", "cluster", cl.Name, "deployment", name, "target", target, "attempts", attempts, "err", err)
 	c.mu.Lock()
 	c.failures = append(c.failures, record.ScaleFailure{Service: c.o.Namespace + "/" + name, Target: target,
 		Time: time.Now(), Attempts: attempts, Error: err.Error()})

@@ -88,7 +88,7 @@ func TestRetriesAndFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.wave(context.Background(), 4)
+	c.wave(context.Background(), c.clusters[0], 4)
 	r := c.Records()
 	got := map[string]int{}
 	for _, e := range r.ScaleEvents {
@@ -119,4 +119,78 @@ func counter(c prometheus.Counter) float64 {
 	var m dto.Metric
 	_ = c.Write(&m)
 	return m.GetCounter().GetValue()
+}
+
+// TestClusters: churn over two clusters (federated) numbers one service's
+// events across both, names each event's cluster and the union its streams
+// should hold (this cluster's new count plus the other's current one), and
+// staggers the clusters so that their events alternate.
+func TestClusters(t *testing.T) {
+	dep := func(replicas int32) *appsv1.Deployment {
+		return &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Labels: map[string]string{"t": "y"}},
+			Spec: appsv1.DeploymentSpec{Replicas: &replicas}}
+	}
+	scaled := func(cs *fake.Clientset) *fake.Clientset {
+		cs.PrependReactor("patch", "deployments", func(k8stesting.Action) (bool, runtime.Object, error) {
+			return true, &autoscalingv1.Scale{}, nil
+		})
+		return cs
+	}
+	type ev struct {
+		cluster        string
+		seq            uint64
+		target, expect int
+	}
+	tests := []struct {
+		name   string
+		others []Cluster
+		want   []ev
+	}{
+		{name: "one cluster: no cluster, no union", want: []ev{{"", 1, 4, 0}, {"", 2, 1, 0}}},
+		{
+			name:   "two clusters: one numbering, the union after each",
+			others: []Cluster{{Name: "tgt", CS: scaled(fake.NewClientset(dep(3)))}},
+			// src 2, tgt 3 -> src 4 (7), tgt 4 (8), src 1 (5), tgt 1 (2).
+			want: []ev{{"src", 1, 4, 7}, {"tgt", 2, 4, 8}, {"src", 3, 1, 5}, {"tgt", 4, 1, 2}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			name := ""
+			if tt.others != nil {
+				name = "src"
+			}
+			c, err := New(context.Background(), testutil.Discard(), prometheus.NewRegistry(), scaled(fake.NewClientset(dep(2))), Options{
+				Namespace: "ns", Selector: "t=y", Cluster: name, Others: tt.others,
+				Pattern: Pattern{Kind: Oscillate, Min: 1, Max: 4, HoldMax: 300 * time.Millisecond, HoldMin: 300 * time.Millisecond, Cycles: 1},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Run(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			var got []ev
+			for _, e := range c.Records().ScaleEvents {
+				got = append(got, ev{e.Cluster, e.Seq, e.Target, e.Expect})
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("events (cluster seq target expect) = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestClustersMissingDeployment: a Deployment missing in the other cluster
+// is named before anything is scaled.
+func TestClustersMissingDeployment(t *testing.T) {
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: "ns", Labels: map[string]string{"t": "y"}}}
+	other := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Name: "api", Namespace: "ns", Labels: map[string]string{"t": "y"}}}
+	_, err := New(context.Background(), testutil.Discard(), prometheus.NewRegistry(), fake.NewClientset(dep), Options{
+		Namespace: "ns", Selector: "t=y", Cluster: "src", Others: []Cluster{{Name: "tgt", CS: fake.NewClientset(other)}},
+		Pattern: Pattern{Kind: Stable, Max: 1},
+	})
+	if err == nil || !strings.Contains(err.Error(), "ns/web is in cluster src but not in tgt") {
+		t.Errorf("New = %v, want the missing deployment named", err)
+	}
 }

@@ -10,7 +10,9 @@ import (
 // the records.
 
 // OnEvent attaches a scale event (from churn's feed) to every stream of its
-// service. An earlier event still unconverged is recorded as missed.
+// service. An earlier event still unconverged is recorded as missed. A
+// stream converges when it holds e.Want() endpoints: on a federated run the
+// union of both clusters' members, not only the scaled cluster's.
 func (c *Client) OnEvent(e record.ScaleEvent) {
 	i, ok := c.byKey[e.Service]
 	if !ok {
@@ -23,7 +25,7 @@ func (c *Client) OnEvent(e record.ScaleEvent) {
 		if st.pend.active {
 			c.missLocked(st)
 		}
-		p := pendingEvent{seq: e.Seq, written: written, target: int32(e.Target), active: true}
+		p := pendingEvent{seq: e.Seq, written: written, target: int32(e.Want()), active: true}
 		switch {
 		case st.firstSinceMark >= written:
 			p.first = st.firstSinceMark
@@ -32,7 +34,7 @@ func (c *Client) OnEvent(e record.ScaleEvent) {
 		}
 		st.firstSinceMark = 0
 		st.pend = p
-		if len(st.eps4)+len(st.eps6) == e.Target {
+		if len(st.eps4)+len(st.eps6) == e.Want() {
 			c.convergeLocked(st, max(st.lastChange, written), true)
 		}
 		st.mu.Unlock()

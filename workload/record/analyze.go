@@ -14,6 +14,8 @@ type StreamChange struct {
 	Addr     string    `json:"addr"`
 	Ready    bool      `json:"ready"`
 	Observed time.Time `json:"observed"`
+	// Cluster is the changed slices' cluster (EndpointChange.Cluster).
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // before orders changes by observation time, then client, stream and
@@ -70,6 +72,11 @@ type EventResult struct {
 	Seq     uint64    `json:"seq"`
 	Target  int       `json:"target"`
 	Written time.Time `json:"written"`
+	// Cluster and Expect are the event's (ScaleEvent): on a federated run
+	// the scaled cluster and the union the streams converge to; Target and
+	// the k8s convergence are then that cluster's alone.
+	Cluster string `json:"cluster,omitempty"`
+	Expect  int    `json:"expect,omitempty"`
 	// KubeReached/KubeConvergence: when ready endpoints == target, measured
 	// from the write (KubeConvergence is a duration since Written).
 	KubeReached     bool          `json:"kubeReached"`
@@ -218,7 +225,7 @@ func Analyze(s Set) Analysis {
 				r, ok := firstReceipt(rs, c.Ready, lo, hi)
 				change := StreamChange{
 					Client: st.Client, Stream: st.Stream, Service: st.Service,
-					Addr: addr, Ready: c.Ready, Observed: c.Time,
+					Addr: addr, Ready: c.Ready, Observed: c.Time, Cluster: c.Cluster,
 				}
 				switch {
 				case !ok:
@@ -270,7 +277,7 @@ func Analyze(s Set) Analysis {
 	}
 	for _, e := range events {
 		k := eventKey{e.Service, e.Seq}
-		er := EventResult{Service: e.Service, Seq: e.Seq, Target: e.Target, Written: e.Time}
+		er := EventResult{Service: e.Service, Seq: e.Seq, Target: e.Target, Written: e.Time, Cluster: e.Cluster, Expect: e.Expect}
 		kc, ok := kube[k]
 		if ok && kc.Reached {
 			er.KubeReached = true

@@ -275,3 +275,62 @@ func TestEventOutcome(t *testing.T) {
 		})
 	}
 }
+
+// TestAnalyzeFederated: on a federated run one service's events come from
+// two clusters under one numbering; each event keeps its cluster and the
+// union it asked for, a stream's convergence on it is the client's (it
+// held the union), and each update latency names the cluster whose slices
+// changed.
+func TestAnalyzeFederated(t *testing.T) {
+	set := Set{
+		ScaleEvents: []ScaleEvent{
+			{Service: "ns/a", Seq: 1, Target: 4, Expect: 7, Cluster: "tgt", Time: at(0)},
+			{Service: "ns/a", Seq: 2, Target: 4, Expect: 8, Cluster: "src", Time: at(1000)},
+			{Service: "ns/a", Seq: 3, Target: 1, Expect: 5, Cluster: "tgt", Time: at(2000)},
+		},
+		KubeConvergence: []KubeConvergence{
+			{Service: "ns/a", Seq: 1, Target: 4, Reached: true, Time: at(100)},
+			{Service: "ns/a", Seq: 2, Target: 4, Reached: true, Time: at(1100)},
+			{Service: "ns/a", Seq: 3, Target: 1, Reached: true, Time: at(2100)},
+		},
+		Streams: []StreamInfo{{Client: "c", Stream: 1, Service: "ns/a", Sampled: true, Opened: at(-1000)}},
+		StreamConvergence: []StreamConvergence{
+			{Client: "c", Stream: 1, Service: "ns/a", Seq: 1, Target: 7, Converged: at(150)},
+			{Client: "c", Stream: 1, Service: "ns/a", Seq: 2, Target: 8, Converged: at(1200)},
+			{Client: "c", Stream: 1, Service: "ns/a", Seq: 3, Target: 5, Missed: true, Deadline: at(3000)},
+		},
+		EndpointChanges: []EndpointChange{
+			{Service: "ns/a", Addr: "10.128.0.1:8080", Ready: true, Time: at(90), Cluster: "tgt"},
+			{Service: "ns/a", Addr: "10.160.0.1:8080", Ready: true, Time: at(1090), Cluster: "src"},
+		},
+		Receipts: []Receipt{
+			{Client: "c", Stream: 1, Service: "ns/a", Addr: "10.128.0.1:8080", Add: true, Time: at(140)},
+			{Client: "c", Stream: 1, Service: "ns/a", Addr: "10.160.0.1:8080", Add: true, Time: at(1110)},
+		},
+	}
+	a := Analyze(set)
+	type ev struct {
+		cluster         string
+		seq             uint64
+		target, expect  int
+		outcome         string
+		fanoutCompleted bool
+	}
+	want := []ev{{"tgt", 1, 4, 7, OutcomeComplete, true}, {"src", 2, 4, 8, OutcomeComplete, true}, {"tgt", 3, 1, 5, OutcomeController, false}}
+	if len(a.Events) != len(want) {
+		t.Fatalf("%d events, want %d", len(a.Events), len(want))
+	}
+	for i, w := range want {
+		e := a.Events[i]
+		if got := (ev{e.Cluster, e.Seq, e.Target, e.Expect, e.Outcome, e.FanoutComplete}); got != w {
+			t.Errorf("event %d = %+v, want %+v", i, got, w)
+		}
+	}
+	lat := map[string]time.Duration{}
+	for _, l := range a.UpdateLatencies {
+		lat[l.Cluster] = l.Latency
+	}
+	if want := map[string]time.Duration{"tgt": 50 * time.Millisecond, "src": 20 * time.Millisecond}; !reflect.DeepEqual(lat, want) {
+		t.Errorf("update latencies by cluster = %v, want %v", lat, want)
+	}
+}

@@ -42,6 +42,22 @@ type ScaleEvent struct {
 	Took time.Duration `json:"-"`
 	// Attempts counts the tries including the successful one (1 = no retry).
 	Attempts int `json:"attempts"`
+	// Cluster names the cluster whose Deployment was scaled when churn
+	// scales the same services in two clusters (federated); "" otherwise.
+	Cluster string `json:"cluster,omitempty"`
+	// Expect (federated only) is the endpoint count every stream of the
+	// service should then hold: the union of both clusters' members,
+	// Target plus the other cluster's replicas. 0: Target.
+	Expect int `json:"expect,omitempty"`
+}
+
+// Want is the endpoint count a stream of the service converges to after e:
+// Expect when set (a federated union), else Target.
+func (e ScaleEvent) Want() int {
+	if e.Expect > 0 {
+		return e.Expect
+	}
+	return e.Target
 }
 
 // ScaleFailure is a scale write that failed after all retries. It is not an
@@ -77,6 +93,9 @@ type EndpointChange struct {
 	// gone. A Remove before the slice dropped the endpoint is timed from
 	// the latest of PodGone and these before it.
 	Triggers []time.Time `json:"triggers,omitempty"`
+	// Cluster names the cluster whose slices changed when a run observes
+	// two (federated); "" otherwise.
+	Cluster string `json:"cluster,omitempty"`
 }
 
 // KubeConvergence is when the cluster itself reached a scale event's target:

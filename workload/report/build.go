@@ -48,6 +48,7 @@ func Build(in Input) *Report {
 			fanout = append(fanout, e.FanoutCompletionSeconds)
 		}
 	}
+	r.ByCluster = byCluster(a, r.Events)
 	r.UpdateLatency = quantiles(upd)
 	r.E2ELatency = quantiles(e2e)
 	r.FirstUpdateLatency = quantiles(first)
@@ -126,16 +127,18 @@ func events(a record.Analysis) []Event {
 		k := key{se.Service, se.Seq}
 		perStream[k] = append(perStream[k], se)
 	}
+	// A change belongs to the last event before it of its service in its
+	// cluster (a federated run churns one service in two).
 	bySvc := map[string][]record.EventResult{}
 	for _, e := range a.Events {
-		bySvc[e.Service] = append(bySvc[e.Service], e)
+		bySvc[e.Service+"@"+e.Cluster] = append(bySvc[e.Service+"@"+e.Cluster], e)
 	}
 	for _, es := range bySvc {
 		sort.Slice(es, func(i, j int) bool { return es[i].Written.Before(es[j].Written) })
 	}
 	updates := map[key][]float64{}
 	for _, l := range a.UpdateLatencies {
-		es := bySvc[l.Service]
+		es := bySvc[l.Service+"@"+l.Cluster]
 		i := sort.Search(len(es), func(i int) bool { return es[i].Written.After(l.Observed) }) - 1
 		if i >= 0 {
 			k := key{l.Service, es[i].Seq}
@@ -155,7 +158,7 @@ func events(a record.Analysis) []Event {
 			}
 		}
 		out = append(out, Event{
-			Service: e.Service, Seq: e.Seq, Target: e.Target, Written: e.Written.UTC(),
+			Service: e.Service, Seq: e.Seq, Target: e.Target, Written: e.Written.UTC(), Cluster: e.Cluster, Expect: e.Expect,
 			KubeReached: e.KubeReached, KubeConvergenceSeconds: e.KubeConvergence.Seconds(),
 			Streams: e.Streams, Converged: e.Converged, Missed: e.Missed,
 			FanoutComplete: e.FanoutComplete, FanoutCompletionSeconds: e.FanoutCompletion.Seconds(), Outcome: e.Outcome,

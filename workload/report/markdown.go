@@ -31,7 +31,7 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 	p("| environment | %s (provider %s) |\n| clock | %s |\n", r.Environment.Name, r.Environment.Provider, r.Environment.ClockSource)
 	if c := r.Environment.Clusters; c != nil {
 		p("| clusters | %s: endpoints, churn and observer in %s; clients and the destination controller under test in %s; every latency and convergence below is a change in %s seen by %s's clients |\n",
-			c.Mode, c.Endpoints, c.Clients, c.Endpoints, c.Clients)
+			c.Mode, c.EndpointsText(), c.Clients, c.EndpointsText(), c.Clients)
 	}
 	p("| dstload | %s |\n", r.Environment.Versions.Dstload)
 	if v := r.Environment.Versions.Kubernetes; v != "" {
@@ -103,6 +103,14 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 			p("![%s](%s)\n\n", strings.TrimSuffix(f, filepath.Ext(f)), f)
 		}
 	}
+	if len(r.ByCluster) > 0 {
+		p("\n## By cluster\n\nEach cluster's endpoint changes and the events that scaled its members; a stream converged on an event when it held the union of both clusters' members.\n\n")
+		p("| changes in | events | complete | update p50 | update p99 | k8s convergence p99 | fanout max |\n|---|---|---|---|---|---|---|\n")
+		for _, c := range r.ByCluster {
+			p("| %s | %d | %d | %s | %s | %s | %s |\n", c.Cluster, c.Events, c.Complete, qv(c.UpdateLatency, c.UpdateLatency.P50),
+				qv(c.UpdateLatency, c.UpdateLatency.P99), qv(c.KubeConvergence, c.KubeConvergence.P99), qv(c.FanoutCompletion, c.FanoutCompletion.Max))
+		}
+	}
 	p("\n## Events\n\n")
 	if len(r.Events) == 0 {
 		p("No scale events.\n")
@@ -121,7 +129,11 @@ func WriteMarkdown(w io.Writer, r *Report, plots []string) error {
 			if e.FanoutComplete {
 				fan = secs(e.FanoutCompletionSeconds)
 			}
-			p("| %s | %d | %d | %s | %s | %s | %d | %d | %s | %s | %s | %s |\n", e.Service, e.Seq, e.Target,
+			svc, target := e.Service, fmt.Sprint(e.Target)
+			if e.Cluster != "" {
+				svc, target = e.Service+" in "+e.Cluster, fmt.Sprintf("%d (union %d)", e.Target, e.Expect)
+			}
+			p("| %s | %d | %s | %s | %s | %s | %d | %d | %s | %s | %s | %s |\n", svc, e.Seq, target,
 				e.Written.Format("15:04:05.000"), kube, fan, e.Streams, e.Missed,
 				qv(e.E2E, e.E2E.P50), qv(e.E2E, e.E2E.P99), qv(e.FirstUpdate, e.FirstUpdate.P99), qv(e.UpdateLatency, e.UpdateLatency.P99))
 		}

@@ -8,6 +8,7 @@
 package report
 
 import (
+	"strings"
 	"time"
 )
 
@@ -47,6 +48,9 @@ type Report struct {
 	E2ELatencyCDF    []CDFPoint `json:"e2eLatencyCDF"`
 
 	Events []Event `json:"events"`
+	// ByCluster (federated: both clusters' endpoints churn) splits the
+	// latencies by the cluster whose change they measure.
+	ByCluster []ClusterFigures `json:"byCluster,omitempty"`
 	// EndpointDiagnoses name the stale and missing endpoints found at the
 	// events' deadlines (record.Diagnose); ControllerLog is the
 	// destination controller's own errors and warnings (absent when dstload
@@ -109,10 +113,15 @@ type Environment struct {
 // clients of Clients' destination controller.
 type Clusters struct {
 	// Mode is the scenario's multicluster mode (remote-discovery).
-	Mode      string `json:"mode"`
+	Mode string `json:"mode"`
+	// Endpoints is one cluster, or (federated) both, comma-separated:
+	// each event and latency then names its own (Event.Cluster, ByCluster).
 	Endpoints string `json:"endpoints"`
 	Clients   string `json:"clients"`
 }
+
+// EndpointsText is Endpoints for a sentence: "a" or "a and b".
+func (c *Clusters) EndpointsText() string { return strings.ReplaceAll(c.Endpoints, ",", " and ") }
 
 // Versions of what was measured and what measured it.
 type Versions struct {

@@ -32,6 +32,11 @@ type Event struct {
 	Seq     uint64    `json:"seq"`
 	Target  int       `json:"target"`
 	Written time.Time `json:"written"`
+	// Cluster (federated) is the cluster whose Deployment the event
+	// scaled; Target and the k8s convergence are then that cluster's, and
+	// Expect is the union of both clusters' members a stream converges to.
+	Cluster string `json:"cluster,omitempty"`
+	Expect  int    `json:"expect,omitempty"`
 	// KubeConvergenceSeconds (valid when kubeReached): ready endpoints ==
 	// target, measured from the write.
 	KubeReached            bool    `json:"kubeReached"`

@@ -37,7 +37,7 @@ func WriteSummary(w io.Writer, r *Report) error {
 	b.WriteString("\n")
 	if c := r.Environment.Clusters; c != nil {
 		fmt.Fprintf(&b, "  clusters: %s; the endpoints and their churn in %s, the clients in %s: every latency below is a change in %s reaching %s\n",
-			c.Mode, c.Endpoints, c.Clients, c.Endpoints, c.Clients)
+			c.Mode, c.EndpointsText(), c.Clients, c.EndpointsText(), c.Clients)
 	}
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  update latency\t%s\t%d of %d streams sampled\n", quantLine(r.UpdateLatency), r.Sampling.SampledStreams, r.Sampling.Streams)
@@ -45,6 +45,10 @@ func WriteSummary(w io.Writer, r *Report) error {
 	fmt.Fprintf(tw, "  fanout completion\t%s\t%d of %d events complete\n", quantLine(r.FanoutCompletion), r.FanoutCompletion.Count, len(r.Events))
 	fmt.Fprintf(tw, "  e2e latency\t%s\t\n", quantLine(r.E2ELatency))
 	fmt.Fprintf(tw, "  first-update latency\t%s\t\n", quantLine(r.FirstUpdateLatency))
+	for _, c := range r.ByCluster {
+		fmt.Fprintf(tw, "  changes in %s\tupdate %s\t%d of %d events complete, fanout max %s\n",
+			c.Cluster, quantLine(c.UpdateLatency), c.Complete, c.Events, secs(c.FanoutCompletion.Max))
+	}
 	tw.Flush()
 	t := r.Totals
 	fmt.Fprintf(&b, "  streams: %d of %d opened, %d errors, %d resets, %d reconnects, %d missed of %d stream-events\n",

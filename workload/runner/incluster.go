@@ -104,7 +104,7 @@ type clusterBackend struct {
 func (b *clusterBackend) deploy(ctx context.Context) (func(context.Context) error, error) {
 	s := b.r.cfg.Scenario
 	b.r.progressf("%d target services x %d endpoints, %d client pods, churn in namespace %s", b.tg.Count, b.tg.Replicas, s.Clients.Processes, b.tg.Namespace)
-	return b.r.deployTargets(ctx, b.tg, "workload")
+	return b.r.deployTargets(ctx, b.r.cs, b.tg, "workload")
 }
 
 func (b *clusterBackend) connect(ctx context.Context) error {

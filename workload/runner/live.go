@@ -45,7 +45,7 @@ func (l *live) deltas(cl *clients) string {
 // flight), and streams still waiting for an event written longer ago than
 // that, when they were wrong at the last line too. Each endpoint is said
 // once; report.md has the full story.
-func (l *live) wrongEndpoints(ctx context.Context, cl *clients, obs *observerProc) []string {
+func (l *live) wrongEndpoints(ctx context.Context, cl *clients, obs observers) []string {
 	if l.told == nil {
 		l.told = map[string]bool{}
 	}

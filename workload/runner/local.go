@@ -47,8 +47,11 @@ type localBackend struct {
 	sampler     *dstmetrics.Sampler
 	stopSampler func()
 	meter       *procstat.Meter
-	feed        *eventfeed.Feed
-	obs         *observerProc
+	// feeds carry churn's events to the observers, one per observed
+	// cluster (keyed by record.ScaleEvent.Cluster: "" on one cluster), so
+	// that each judges its own cluster's events.
+	feeds       map[string]*eventfeed.Feed
+	obs         observers
 	obsStopped  bool
 	cl          *clients
 	stopClients func()
@@ -64,9 +67,15 @@ type localBackend struct {
 
 func (b *localBackend) deploy(ctx context.Context) (func(context.Context) error, error) {
 	b.r.progressf("%d target services x %d endpoints in namespace %s", b.tg.Count, b.tg.Replicas, b.tg.Namespace)
-	rm, err := b.r.deployTargets(ctx, b.tg, "targets")
-	if err == nil && b.r.cfg.Multicluster != nil {
-		err = b.r.waitMirrors(ctx, b.tg)
+	var rm func(context.Context) error
+	var err error
+	if b.r.cfg.federated() {
+		rm, err = b.r.deployFederated(ctx, b.tg)
+	} else {
+		rm, err = b.r.deployTargets(ctx, b.r.cs, b.tg, "targets")
+		if err == nil && b.r.cfg.Multicluster != nil {
+			err = b.r.waitMirrors(ctx, b.tg)
+		}
 	}
 	// The client nodes connect makes go with the targets.
 	return func(ctx context.Context) error {
@@ -93,15 +102,21 @@ func (b *localBackend) connect(ctx context.Context) error {
 	b.meter = procstat.Start(ctx, "clients")
 
 	b.r.enter("observe")
-	// Churn's events reach the observer process through a feed, as the
+	// Churn's events reach each observer process through a feed, as the
 	// clients' do in a cluster.
-	b.feed = eventfeed.New()
-	feedAddr, _, err := admin.Serve(ctx, cfg.Log, "127.0.0.1:0", http.Handler(b.feed))
-	if err != nil {
-		return fmt.Errorf("event feed: %w", err)
-	}
-	if b.obs, err = startObserver(ctx, cfg, b.tg, "http://"+feedAddr.String(), cfg.OutDir); err != nil {
-		return err
+	b.feeds = map[string]*eventfeed.Feed{}
+	for _, spec := range cfg.observerSpecs() {
+		feed := eventfeed.New()
+		feedAddr, _, err := admin.Serve(ctx, cfg.Log, "127.0.0.1:0", http.Handler(feed))
+		if err != nil {
+			return fmt.Errorf("event feed: %w", err)
+		}
+		b.feeds[spec.cluster] = feed
+		o, err := startObserver(ctx, cfg, spec, b.tg, "http://"+feedAddr.String(), cfg.OutDir)
+		if err != nil {
+			return err
+		}
+		b.obs = append(b.obs, o)
 	}
 
 	b.r.enter("connect")
@@ -113,7 +128,7 @@ func (b *localBackend) connect(ctx context.Context) error {
 	if b.cl, err = newClients(cfg, b.tg, nodes); err != nil {
 		return err
 	}
-	if b.withdrawTargets, err = runTargets(ctx, cfg, b.cl.reg, b.obs.admin); err != nil {
+	if b.withdrawTargets, err = runTargets(ctx, cfg, b.cl.reg, b.obs.scrapeTargets()); err != nil {
 		return err
 	}
 	// Memory before the first stream is what memory per subscriber is
@@ -152,11 +167,18 @@ func (b *localBackend) startChurn(ctx context.Context) error {
 		return nil // stable: the targets already hold their size
 	}
 	var err error
-	// Churn's metrics go with the clients' (one /metrics for Prometheus).
-	b.churner, err = churn.New(ctx, r.cfg.Log.With("component", "churn"), b.cl.reg, r.cs, churn.Options{
+	o := churn.Options{
 		Namespace: b.tg.Namespace, Selector: b.tg.Selector(),
 		Pattern: churn.Pattern{Kind: churn.Oscillate, Min: c.Min, Max: c.Max, HoldMax: c.HoldMax, HoldMin: c.HoldMin, Jitter: c.Jitter, Cycles: c.Cycles},
-	}, b.feed.Append, b.cl.onEvent)
+	}
+	if m := r.cfg.Multicluster; r.cfg.federated() {
+		// The members churn in both clusters, the source's a share of
+		// the hold after the target's.
+		o.Cluster, o.Others = m.Target, []churn.Cluster{{Name: m.Source, CS: r.sourceCS}}
+	}
+	toObserver := func(e record.ScaleEvent) { b.feeds[e.Cluster].Append(e) }
+	// Churn's metrics go with the clients' (one /metrics for Prometheus).
+	b.churner, err = churn.New(ctx, r.cfg.Log.With("component", "churn"), b.cl.reg, r.cs, o, toObserver, b.cl.onEvent)
 	if err != nil {
 		return fmt.Errorf("churn: %w", err)
 	}
@@ -194,7 +216,7 @@ func (b *localBackend) status(ctx context.Context) string {
 
 func (b *localBackend) finalTargets(context.Context) (map[string]int, error) {
 	b.stopChurn()
-	return lastTargets(b.churner.Records(), b.tg, b.r.cfg.Scenario.Services.Endpoints), nil
+	return lastTargets(b.churner.Records(), b.tg, b.r.cfg.Scenario.Services.Endpoints*b.r.cfg.endpointClusters()), nil
 }
 
 func (b *localBackend) collect(context.Context) (record.Set, []dstmetrics.Sample, error) {

@@ -24,7 +24,7 @@ type Monitoring struct {
 // runTargets serves the in-process workload's registry (clients, churn)
 // on loopback and publishes it with the observer's admin address; the
 // returned func withdraws them (once; safe to call again).
-func runTargets(ctx context.Context, cfg Config, reg *prometheus.Registry, observerAdmin string) (func(), error) {
+func runTargets(ctx context.Context, cfg Config, reg *prometheus.Registry, observerAdmins map[string]string) (func(), error) {
 	m := cfg.Monitoring
 	if m == nil || m.ScrapeTargets == nil {
 		return func() {}, nil
@@ -36,8 +36,10 @@ func runTargets(ctx context.Context, cfg Config, reg *prometheus.Registry, obser
 		return nil, fmt.Errorf("metrics for prometheus: %w", err)
 	}
 	addrs := map[string]string{"clients": addr.String()}
-	if observerAdmin != "" {
-		addrs["observer"] = observerAdmin
+	for name, a := range observerAdmins {
+		if a != "" {
+			addrs[name] = a
+		}
 	}
 	if err := m.ScrapeTargets(addrs); err != nil {
 		stop()

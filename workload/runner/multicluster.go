@@ -15,17 +15,22 @@ import (
 )
 
 // Multicluster is a run on a linked pair of clusters. Config.Kubeconfig is
-// then the cluster where the endpoints live (the target: targets, churn,
-// observer and the clients' nodes); the clients' streams go to the source's
-// destination controller (Config.DestinationAddr), which resolves the
-// mirror Services it holds through its link.
+// then the target cluster, where the endpoints live (remote-discovery:
+// targets, churn and observer; federated: one half of each, the source
+// holding the other); the clients' streams go to the source's destination
+// controller (Config.DestinationAddr), which resolves the mirror Services
+// it holds through its link; the clients' nodes are the source's.
 type Multicluster struct {
-	// Mode is the scenario's (scenario.RemoteDiscovery).
+	// Mode is the scenario's (scenario.RemoteDiscovery, Federated).
 	Mode string
 	// Source and Target name the clusters; SourceKubeconfig and
 	// SourceContext reach the source, where the mirrors appear.
 	Source, Target                  string
 	SourceKubeconfig, SourceContext string
+	// SourceObserverCommand (federated) is the `dstload observe` argv
+	// prefix that follows the source's store, as Config.ObserverCommand
+	// follows the target's.
+	SourceObserverCommand []string
 }
 
 // Remote-discovery labels on a mirror Service (Linkerd's pkg/k8s/labels.go).
@@ -40,8 +45,11 @@ func (m *Multicluster) mirrorName(svc string) string { return svc + "-" + m.Targ
 // querySuffix turns a target's name into what the clients ask for: its
 // mirror's on a linked pair, its own on one cluster.
 func (c *Config) querySuffix() string {
-	if c.Multicluster == nil {
+	switch {
+	case c.Multicluster == nil:
 		return ""
+	case c.federated():
+		return federatedSuffix
 	}
 	return "-" + c.Multicluster.Target
 }
@@ -53,7 +61,12 @@ func (c *Config) targetValues(tg *Targets) map[string]any {
 		return nil
 	}
 	vals := charts.StaticOnly()
-	vals["targets"] = map[string]any{"count": tg.Count, "replicas": tg.Replicas, "namePrefix": namePrefix, "export": scenario.RemoteDiscovery}
+	t := map[string]any{"count": tg.Count, "replicas": tg.Replicas, "namePrefix": namePrefix, "export": scenario.RemoteDiscovery}
+	if c.federated() {
+		delete(t, "export")
+		t["labels"] = map[string]any{federatedLabel: "member"}
+	}
+	vals["targets"] = t
 	return vals
 }
 
@@ -64,6 +77,9 @@ func (c *Config) clusters() *report.Clusters {
 	if m == nil {
 		return nil
 	}
+	if c.federated() {
+		return &report.Clusters{Mode: m.Mode, Endpoints: m.Source + "," + m.Target, Clients: m.Source}
+	}
 	return &report.Clusters{Mode: m.Mode, Endpoints: m.Target, Clients: m.Source}
 }
 
@@ -72,15 +88,10 @@ func (c *Config) clusters() *report.Clusters {
 // when it sees the exported Services in the target).
 func (r *run) waitMirrors(ctx context.Context, tg *Targets) error {
 	m := r.cfg.Multicluster
-	rc, err := restConfig(m.SourceKubeconfig, m.SourceContext)
+	cs, err := r.source()
 	if err != nil {
 		return err
 	}
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return fmt.Errorf("source cluster client: %w", err)
-	}
-	r.sourceCS = cs
 	r.progressf("waiting for the mirror Services in %s", m.Source)
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReadyTimeout)
 	defer cancel()
@@ -98,6 +109,24 @@ func (r *run) waitMirrors(ctx context.Context, tg *Targets) error {
 		}
 	}
 	return nil
+}
+
+// source connects to the source cluster (once).
+func (r *run) source() (kubernetes.Interface, error) {
+	if r.sourceCS != nil {
+		return r.sourceCS, nil
+	}
+	m := r.cfg.Multicluster
+	rc, err := restConfig(m.SourceKubeconfig, m.SourceContext)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, fmt.Errorf("source cluster client: %w", err)
+	}
+	r.sourceCS = cs
+	return cs, nil
 }
 
 func mirrorReady(ctx context.Context, cs kubernetes.Interface, ns, svc string, m *Multicluster) error {

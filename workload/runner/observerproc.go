@@ -29,26 +29,34 @@ type observerProc struct {
 	logFile     string
 	exited      chan error
 	http        *http.Client
+	// cluster is the observed cluster's name when a run observes two.
+	cluster string
 }
 
-// startObserver runs cfg.ObserverCommand for tg's services, following the
-// event feed at feedURL, and returns once its initial state is recorded.
-func startObserver(ctx context.Context, cfg Config, tg *Targets, feedURL, dir string) (*observerProc, error) {
-	if len(cfg.ObserverCommand) == 0 {
+// startObserver runs spec's observer command for tg's services, following
+// the event feed at feedURL, and returns once its initial state is
+// recorded.
+func startObserver(ctx context.Context, cfg Config, spec observerSpec, tg *Targets, feedURL, dir string) (*observerProc, error) {
+	if len(spec.command) == 0 {
 		return nil, errors.New("no observer command (runner.Config.ObserverCommand)")
 	}
+	name := "observer"
+	if spec.cluster != "" {
+		name += "-" + spec.cluster
+	}
 	p := &observerProc{
-		recordsFile: filepath.Join(dir, "observer-records.json"),
-		logFile:     filepath.Join(dir, "observer.log"),
+		recordsFile: filepath.Join(dir, name+"-records.json"),
+		logFile:     filepath.Join(dir, name+".log"),
 		exited:      make(chan error, 1),
 		http:        &http.Client{Timeout: 5 * time.Second},
+		cluster:     spec.cluster,
 	}
-	args := append(append([]string(nil), cfg.ObserverCommand[1:]...),
-		"--kubeconfig", cfg.Kubeconfig, "--namespace", tg.Namespace, "--services", strings.Join(tg.Names(), ","),
+	args := append(append([]string(nil), spec.command[1:]...),
+		"--kubeconfig", spec.kubeconfig, "--namespace", tg.Namespace, "--services", strings.Join(tg.Names(), ","),
 		"--port-name", "http", "--events-url", feedURL, "--metrics-addr", "127.0.0.1:0",
 		"--records-file", p.recordsFile, "--log-format", "json", "--canary-interval", "250ms")
-	if cfg.Context != "" {
-		args = append(args, "--context", cfg.Context)
+	if spec.context != "" {
+		args = append(args, "--context", spec.context)
 	}
 	logf, err := os.OpenFile(p.logFile, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
@@ -57,7 +65,7 @@ func startObserver(ctx context.Context, cfg Config, tg *Targets, feedURL, dir st
 	defer logf.Close()
 	// Not CommandContext: stop sends SIGTERM so that the records get
 	// written; Pdeathsig ends the observer if this process dies first.
-	p.cmd = exec.Command(cfg.ObserverCommand[0], args...)
+	p.cmd = exec.Command(spec.command[0], args...)
 	p.cmd.Env = cfg.ObserverEnv
 	p.cmd.Stderr = logf
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
@@ -66,7 +74,7 @@ func startObserver(ctx context.Context, cfg Config, tg *Targets, feedURL, dir st
 		return nil, fmt.Errorf("observer: %w", err)
 	}
 	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start observer %s: %w", cfg.ObserverCommand[0], err)
+		return nil, fmt.Errorf("start observer %s: %w", spec.command[0], err)
 	}
 	addr := make(chan string, 1)
 	go func() {

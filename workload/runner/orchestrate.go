@@ -152,7 +152,7 @@ func (r *run) connect(ctx context.Context, b backend) error {
 	if err := b.connect(ctx); err != nil {
 		return err
 	}
-	want := s.Clients.Streams * s.Services.Endpoints
+	want := s.Clients.Streams * s.Services.Endpoints * cfg.endpointClusters()
 	connectStart := time.Now()
 	var hopeless string
 	ok := r.waitProgress(ctx, cfg.ReadyTimeout, func() bool {
@@ -268,8 +268,8 @@ func (r *run) cleanup(ctx context.Context, cleanup func(context.Context) error, 
 // deployTargets installs tg and waits until its endpoints are ready; the
 // cleanup it returns is non-nil once the install succeeded. what names tg
 // in the --keep message.
-func (r *run) deployTargets(ctx context.Context, tg *Targets, what string) (cleanup func(context.Context) error, err error) {
-	if err := tg.Install(ctx, r.cs); err != nil {
+func (r *run) deployTargets(ctx context.Context, cs kubernetes.Interface, tg *Targets, what string) (cleanup func(context.Context) error, err error) {
+	if err := tg.Install(ctx, cs); err != nil {
 		return nil, err
 	}
 	cleanup = func(cctx context.Context) error {
@@ -278,7 +278,7 @@ func (r *run) deployTargets(ctx context.Context, tg *Targets, what string) (clea
 			return nil
 		}
 		r.enter("cleanup")
-		if err := tg.Uninstall(cctx, r.cs); err != nil {
+		if err := tg.Uninstall(cctx, cs); err != nil {
 			return fmt.Errorf("cleanup: %w", err)
 		}
 		return nil
@@ -287,7 +287,7 @@ func (r *run) deployTargets(ctx context.Context, tg *Targets, what string) (clea
 	rctx, cancel := context.WithTimeout(ctx, r.cfg.ReadyTimeout)
 	defer cancel()
 	lastTick := time.Now()
-	err = tg.Ready(rctx, r.cs, func(ready, desired int) {
+	err = tg.Ready(rctx, cs, func(ready, desired int) {
 		if time.Since(lastTick) >= r.cfg.ProgressEvery {
 			lastTick = time.Now()
 			r.progressf("%d of %d endpoints ready", ready, desired)
@@ -324,8 +324,8 @@ func (r *run) finish(env report.Environment, records record.Set, samples []dstme
 	return &Result{Report: rep, Files: files}, nil
 }
 
-// lastTargets is each target's replica count after the churn: its last
-// event's target, or the start size.
+// lastTargets is the endpoints each target's streams hold after the churn:
+// its last event's Want (a federated run's union), or the start size.
 func lastTargets(set record.Set, tg *Targets, start int) map[string]int {
 	out := map[string]int{}
 	var seq = map[string]uint64{}
@@ -335,7 +335,7 @@ func lastTargets(set record.Set, tg *Targets, start int) map[string]int {
 	for _, e := range set.ScaleEvents {
 		if e.Seq >= seq[e.Service] {
 			seq[e.Service] = e.Seq
-			out[e.Service] = e.Target
+			out[e.Service] = e.Want()
 		}
 	}
 	return out

@@ -22,7 +22,7 @@ func (r *run) hostBusy() float64 {
 }
 
 // status is the progress line's body.
-func (r *run) status(ctx context.Context, cl *clients, obs *observerProc, sampler *dstmetrics.Sampler) string {
+func (r *run) status(ctx context.Context, cl *clients, obs observers, sampler *dstmetrics.Sampler) string {
 	opened, streams, errs := cl.stats()
 	s := fmt.Sprintf("streams %d/%d up, %d errors (%s), endpoints held %d, observed ready %.0f",
 		opened, streams, errs, r.live.deltas(cl), cl.endpointsHeld(), obs.readyEndpoints(ctx))

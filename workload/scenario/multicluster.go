@@ -10,6 +10,13 @@ const (
 	// Services Linkerd's service-mirror makes there (<svc>-<target>), which
 	// it resolves through its link to the target's API server.
 	RemoteDiscovery = "remote-discovery"
+	// Federated: the targets are members of one federated Service in
+	// both clusters (labelled mirror.linkerd.io/federated=member) and
+	// churn in both; the clients ask the source's controller for
+	// <svc>-federated, which Linkerd's service-mirror and local
+	// service-mirror make in the source, and hold the union of both
+	// clusters' members.
+	Federated = "federated"
 )
 
 // MulticlusterError is a multicluster scenario asked of an environment
@@ -26,9 +33,9 @@ func (s *Scenario) validateMulticluster() error {
 	switch s.Multicluster {
 	case "":
 		return nil
-	case RemoteDiscovery:
+	case RemoteDiscovery, Federated:
 	default:
-		return bad("multicluster", "%q is not a mode: use %s, or leave it out for one cluster", s.Multicluster, RemoteDiscovery)
+		return bad("multicluster", "%q is not a mode: use %s or %s, or leave it out for one cluster", s.Multicluster, RemoteDiscovery, Federated)
 	}
 	if s.Sweep != nil {
 		return bad("multicluster", "a sweep measures one controller's memory per subscriber; drop sweep or multicluster")

@@ -11,7 +11,8 @@ func TestMulticlusterField(t *testing.T) {
 	}{
 		{"one cluster", validOscillate, "", ""},
 		{"remote discovery", validOscillate, "multicluster: remote-discovery\n", ""},
-		{"unknown mode", validOscillate, "multicluster: gateway\n", `multicluster: "gateway" is not a mode: use remote-discovery`},
+		{"federated", validOscillate, "multicluster: federated\n", ""},
+		{"unknown mode", validOscillate, "multicluster: gateway\n", `multicluster: "gateway" is not a mode: use remote-discovery or federated`},
 		{"with a sweep", validSweep, "multicluster: remote-discovery\n", "multicluster: a sweep measures one controller"},
 	}
 	for _, tt := range tests {

@@ -144,6 +144,8 @@ func TestCatalogue(t *testing.T) {
 			"p99 < 10s, memory < 8GiB, restarts <= 0"},
 		"remote-discovery": {"remote-discovery (targets in the target cluster, clients in the source): 10 svc oscillating 10<->200, hold 2m/5m, jitter 0-5s, 3 cycles; 1000 streams (100 client processes on 10 nodes)",
 			"p95 < 500ms, p99 < 2s, fanout < 10s, missed <= 0, stream errors <= 0, stale <= 0, missing <= 0"},
+		"federated": {"federated (members in both clusters, churn in each, clients in the source): 10 svc oscillating 5<->100, hold 2m/5m, jitter 0-5s, 3 cycles; 1000 streams (100 client processes on 10 nodes)",
+			"p95 < 500ms, p99 < 2s, fanout < 10s, missed <= 0, stream errors <= 0, stale <= 0, missing <= 0"},
 		"subscriber-cost": {"10 svc x 100 endpoints, no churn; streams stepped 0/250/500/1000/2000 (40 client processes on 4 nodes)",
 			"stream errors <= 0, subscriptions >= 100%, heap/subscriber < 330KiB, restarts <= 0"},
 	}
@@ -190,7 +192,7 @@ func TestLoad(t *testing.T) {
 		{"small-oscillation", "small-oscillation", ""},
 		{good, "tiny", ""},
 		{broken, "", "bogus (line 22): unknown field"},
-		{"nope", "", `no such scenario "nope": use one of baseline, large-rollout, many-services, red-line, remote-discovery, small-oscillation`},
+		{"nope", "", `no such scenario "nope": use one of baseline, federated, large-rollout, many-services, red-line, remote-discovery, small-oscillation`},
 		{filepath.Join(dir, "missing.yaml"), "", "does not exist"},
 		{"../values/x", "", "does not exist"},
 	}

@@ -12,7 +12,11 @@ func (s *Scenario) Shape() string {
 	if s.Multicluster != "" {
 		// Where the endpoints and the clients are, first: it is what such a
 		// scenario measures.
-		fmt.Fprintf(&b, "%s (targets in the target cluster, clients in the source): ", s.Multicluster)
+		where := "targets in the target cluster"
+		if s.Multicluster == Federated {
+			where = "members in both clusters, churn in each"
+		}
+		fmt.Fprintf(&b, "%s (%s, clients in the source): ", s.Multicluster, where)
 	}
 	c := s.Churn
 	if c.Pattern == PatternOscillate {
