@@ -24,7 +24,7 @@ type ClusterFigures struct {
 // (one cluster of endpoints).
 func byCluster(a record.Analysis, events []Event) []ClusterFigures {
 	type acc struct {
-		events, complete   int
+		events, complete  int
 		upd, kube, fanout []float64
 	}
 	per := map[string]*acc{}
