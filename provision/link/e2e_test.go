@@ -27,7 +27,8 @@ import (
 // links the target into the source (the source's controller holds one
 // remote cluster), remote-discovery at small scale converges on every event
 // with update latencies measured across the clusters, a federated
-// Service's stream holds the union of both clusters' members, deleting the
+// Service's stream holds the union of both clusters' members, the
+// federated scenario converges on every event of both clusters, deleting the
 // credentials Secret mid-run stops the run with the controller's error in
 // the report, `up` repairs the link, and `down` leaves no process of either
 // cluster.
@@ -96,11 +97,17 @@ func TestLinkedPair(t *testing.T) {
 		t.Errorf("second up: exit %d, want already up:\n%s", code, o)
 	}
 
+	var runScenario func(t *testing.T, scenario, sub, hold string, onChurn func()) (int, *report.Report, string)
 	run := func(t *testing.T, sub string, onChurn func()) (int, *report.Report, string) {
 		t.Helper()
+		return runScenario(t, "remote-discovery", sub, "8s", onChurn)
+	}
+	// runScenario runs a scenario at small scale; hold is --hold.
+	runScenario = func(t *testing.T, scenario, sub, hold string, onChurn func()) (int, *report.Report, string) {
+		t.Helper()
 		rdir := filepath.Join(out, sub)
-		cmd := exec.Command(bin, "run", "remote-discovery", "--scale", "0.1", "--cycles", "1", "--hold", "8s", "--settle", "30s",
-			"--out", rdir, "--metrics-interval", "500ms", "--ready-timeout", "2m", "--state-dir", dir, "--name", name)
+		cmd := exec.Command(bin, "run", scenario, "--scale", "0.1", "--cycles", "1", "--hold", hold, "--settle", "30s",
+			"--out", rdir, "--metrics-interval", "500ms", "--ready-timeout", "3m", "--state-dir", dir, "--name", name)
 		pr, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -153,6 +160,17 @@ func TestLinkedPair(t *testing.T) {
 
 	t.Run("federated", func(t *testing.T) { checkFederated(t, src, tgt) })
 
+	// The federated scenario: members and churn in both clusters, the
+	// clients holding the union. A hold of 16s keeps the clusters' events
+	// of a service (half a hold apart) clear of the 5s jitter.
+	t.Run("federated run", func(t *testing.T) {
+		code, r, o := runScenario(t, "federated", "federated", "16s", nil)
+		if code != 0 {
+			t.Fatalf("exit %d, verdict %s\n%s", code, r.Verdict, o)
+		}
+		checkFederatedReport(t, r, src.Name, tgt.Name)
+	})
+
 	t.Run("secret deleted", func(t *testing.T) {
 		cs := sourceClient(t, src)
 		code, r, o := run(t, "secret-deleted", func() {
@@ -184,6 +202,41 @@ func TestLinkedPair(t *testing.T) {
 	for _, p := range recorded {
 		if local.Alive(p) {
 			t.Errorf("%s/%s (pid %d) survived down", p.Cluster, p.Name, p.PID)
+		}
+	}
+}
+
+// checkFederatedReport checks a federated run's report: both clusters
+// hold endpoints, every event names its cluster and converged on every
+// stream (each held the union), and each cluster's update latencies are
+// there.
+func checkFederatedReport(t *testing.T, r *report.Report, src, tgt string) {
+	t.Helper()
+	if c := r.Environment.Clusters; c == nil || c.Mode != "federated" || c.Endpoints != src+","+tgt || c.Clients != src {
+		t.Errorf("report clusters = %+v, want federated, endpoints %s,%s, clients %s", c, src, tgt, src)
+	}
+	perCluster := map[string]int{}
+	seqs := map[uint64]bool{}
+	for _, e := range r.Events {
+		perCluster[e.Cluster]++
+		if seqs[e.Seq] {
+			t.Errorf("event %s #%d numbered twice", e.Service, e.Seq)
+		}
+		seqs[e.Seq] = true
+		if e.Outcome != "complete" || e.Missed != 0 || e.Expect <= e.Target {
+			t.Errorf("event %s #%d in %q: outcome %s, %d of %d streams missed, target %d, union %d", e.Service, e.Seq, e.Cluster, e.Outcome, e.Missed, e.Streams, e.Target, e.Expect)
+		}
+	}
+	// 1 service (scale 0.1) x 1 cycle: up and down in each cluster.
+	if perCluster[src] != 2 || perCluster[tgt] != 2 || len(r.Events) != 4 {
+		t.Errorf("events per cluster %v, want 2 in %s and 2 in %s", perCluster, src, tgt)
+	}
+	if len(r.ByCluster) != 2 {
+		t.Fatalf("byCluster %+v, want %s and %s", r.ByCluster, src, tgt)
+	}
+	for _, c := range r.ByCluster {
+		if c.UpdateLatency.Count == 0 || c.Complete != c.Events {
+			t.Errorf("cluster %s: %d update latencies, %d of %d events complete", c.Cluster, c.UpdateLatency.Count, c.Complete, c.Events)
 		}
 	}
 }

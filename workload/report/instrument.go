@@ -111,15 +111,17 @@ func instrument(upd []float64, procs []record.ProcessStat, dstCPU float64) Instr
 		in.NegativeShare = float64(neg) / float64(n)
 		in.BeyondSkewShare = float64(beyond) / float64(n)
 	}
+	// A run observing two clusters (federated) has two observers: the
+	// bound is the later one's.
 	var canary *record.ProcessStat
 	for i := range procs {
-		if procs[i].WatchDelays > 0 {
+		if procs[i].WatchDelays > 0 && (canary == nil || procs[i].WatchDelayMax > canary.WatchDelayMax) {
 			canary = &procs[i]
 		}
 		if procs[i].Source != "" {
 			in.ObserverSource = procs[i].Source
 		}
-		if p := procs[i]; p.APIDelays > 0 {
+		if p := procs[i]; p.APIDelays > 0 && p.APIDelayMax >= in.APIDeliveryMaxSeconds {
 			in.APIDeliveries, in.APIDeliveryP50Seconds, in.APIDeliveryP99Seconds, in.APIDeliveryMaxSeconds = p.APIDelays, p.APIDelayP50, p.APIDelayP99, p.APIDelayMax
 		}
 	}

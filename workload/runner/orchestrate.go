@@ -198,7 +198,7 @@ func (r *run) load(ctx context.Context, b backend) error {
 		return err
 	}
 	r.loadStart = time.Now()
-	wantEvents := s.Events() * s.Services.Count
+	wantEvents := s.Events() * s.Services.Count * r.cfg.endpointClusters()
 	var last progress
 	r.waitProgress(ctx, 365*24*time.Hour, func() bool {
 		last = b.poll(ctx)
