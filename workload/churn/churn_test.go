@@ -162,7 +162,7 @@ func TestClusters(t *testing.T) {
 			}
 			c, err := New(context.Background(), testutil.Discard(), prometheus.NewRegistry(), scaled(fake.NewClientset(dep(2))), Options{
 				Namespace: "ns", Selector: "t=y", Cluster: name, Others: tt.others,
-				Pattern: Pattern{Kind: Oscillate, Min: 1, Max: 4, HoldMax: 300 * time.Millisecond, HoldMin: 300 * time.Millisecond, Cycles: 1},
+				Pattern: Pattern{Kind: Oscillate, Min: 1, Max: 4, HoldMax: 600 * time.Millisecond, HoldMin: 600 * time.Millisecond, Cycles: 1},
 			})
 			if err != nil {
 				t.Fatal(err)
