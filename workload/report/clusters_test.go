@@ -43,6 +43,9 @@ func TestByCluster(t *testing.T) {
 		want    []ClusterFigures
 		perSeq  map[uint64]int // update latencies per event
 		mdWants string
+		// desired is the endpoints series' last desired total (0: not
+		// checked): a federated service's union.
+		desired int
 	}{
 		{
 			name: "federated",
@@ -53,6 +56,7 @@ func TestByCluster(t *testing.T) {
 			},
 			perSeq:  map[uint64]int{1: 1, 2: 1},
 			mdWants: "| ns/a in src | 2 | 2 (union 4) |",
+			desired: 4,
 		},
 		{name: "one cluster", set: fixture(), perSeq: map[uint64]int{1: 2, 2: 2}, mdWants: "| dst/svc-0 | 1 | 3 |"},
 	}
@@ -72,6 +76,9 @@ func TestByCluster(t *testing.T) {
 				if e.UpdateLatency.Count != tt.perSeq[e.Seq] {
 					t.Errorf("event %d: %d update latencies, want %d", e.Seq, e.UpdateLatency.Count, tt.perSeq[e.Seq])
 				}
+			}
+			if n := len(r.Endpoints); tt.desired > 0 && (n == 0 || r.Endpoints[n-1].Desired != tt.desired) {
+				t.Errorf("endpoints series %+v, want desired %d at the end", r.Endpoints, tt.desired)
 			}
 			var md strings.Builder
 			if err := WriteMarkdown(&md, r, nil); err != nil {

@@ -98,9 +98,14 @@ func endpointSeries(set record.Set, s *scenario.Scenario, maxPoints int) []Endpo
 		isScale bool
 	}
 	var steps []step
+	// A federated run's service has members in each cluster its events
+	// name: desired is their union (Want).
+	clusters := map[string]bool{}
 	for _, e := range set.ScaleEvents {
-		steps = append(steps, step{t: e.Time, service: e.Service, target: e.Target, isScale: true})
+		steps = append(steps, step{t: e.Time, service: e.Service, target: e.Want(), isScale: true})
+		clusters[e.Cluster] = true
 	}
+	startSize := s.Services.Endpoints * max(1, len(clusters))
 	for _, c := range set.EndpointChanges {
 		steps = append(steps, step{t: c.Time, service: c.Service, addr: c.Addr, ready: c.Ready})
 	}
@@ -117,8 +122,8 @@ func endpointSeries(set record.Set, s *scenario.Scenario, maxPoints int) []Endpo
 	}
 	// Before its first event a service is at the scenario's start size.
 	for svc := range services {
-		targets[svc] = s.Services.Endpoints
-		desired += s.Services.Endpoints
+		targets[svc] = startSize
+		desired += startSize
 	}
 	ready := map[string]bool{}
 	var pts []EndpointPoint
