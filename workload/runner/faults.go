@@ -189,10 +189,12 @@ func (w *faultWatch) check(ctx context.Context) *report.Fault {
 }
 
 // unanswered is a probe that timed out, rather than one answered with a
-// failure or refused.
+// failure or refused. A 429 counts with them: an API server shedding load
+// is busy, not failed (the probe does not retry after it).
 func unanswered(err error) bool {
 	var ne net.Error
-	return errors.Is(err, context.DeadlineExceeded) || apierrors.IsTimeout(err) || (errors.As(err, &ne) && ne.Timeout())
+	return errors.Is(err, context.DeadlineExceeded) || apierrors.IsTimeout(err) || apierrors.IsTooManyRequests(err) ||
+		(errors.As(err, &ne) && ne.Timeout())
 }
 
 // apiFault names the part behind a failed /readyz: etcd when the API

@@ -42,6 +42,8 @@ func TestFaultWatch(t *testing.T) {
 		// after the (here shortened) slow grace.
 		{name: "API server not answering", status: -1,
 			component: "kube-apiserver", detail: "/readyz unanswered for 6s", minAfter: testSlowGrace, maxAfter: testSlowGrace + probeTimeout + 2*time.Second},
+		{name: "API server shedding load", status: http.StatusTooManyRequests, body: `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"TooManyRequests","code":429}`,
+			component: "kube-apiserver", detail: "/readyz unanswered for 6s", minAfter: testSlowGrace, maxAfter: testSlowGrace + 2*time.Second},
 		{name: "API server refusing the probe", status: http.StatusForbidden,
 			body:     `{"kind":"Status","apiVersion":"v1","status":"Failure","reason":"Forbidden","code":403}`,
 			maxAfter: apiGrace + 2*time.Second},
