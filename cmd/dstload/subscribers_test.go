@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -67,6 +69,7 @@ func TestRealSubscriberSweep(t *testing.T) {
 	code, stdout, stderr := runCLI(t, append([]string{"run", file, "--out", out, "--metrics-interval", "500ms", "--ready-timeout", "2m"}, env...)...)
 	t.Logf("sweep ran in %s", time.Since(start).Round(time.Second))
 	if code != 0 {
+		dumpTargets(t, dir, "sweep")
 		t.Fatalf("run: exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	r, err := report.ReadFile(filepath.Join(out, report.JSONFile))
@@ -121,5 +124,54 @@ func TestRealSubscriberSweep(t *testing.T) {
 	nodes, err := cs.CoreV1().Nodes().List(t.Context(), metav1.ListOptions{LabelSelector: "dstload.io/client-nodes"})
 	if err != nil || len(nodes.Items) != 0 {
 		t.Errorf("client nodes left: %v (err %v)", nodes, err)
+	}
+}
+
+// dumpTargets logs the run namespace's pods (node, IP, ready) and the
+// endpoints of its EndpointSlices: what a run that waited for endpoints
+// in vain saw in the cluster.
+func dumpTargets(t *testing.T, dir, name string) {
+	t.Helper()
+	st, err := provision.LoadState(filepath.Join(dir, name))
+	if err != nil {
+		t.Logf("dump: %v", err)
+		return
+	}
+	rc, err := provision.RESTConfig(st.Cluster("").Kubeconfig, st.Cluster("").Context)
+	if err != nil {
+		t.Logf("dump: %v", err)
+		return
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Logf("dump: %v", err)
+		return
+	}
+	ctx := context.Background()
+	pods, err := cs.CoreV1().Pods("dstload-run").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("dump: %v", err)
+		return
+	}
+	for _, p := range pods.Items {
+		ready := false
+		for _, c := range p.Status.Conditions {
+			ready = ready || (c.Type == corev1.PodReady && c.Status == corev1.ConditionTrue)
+		}
+		t.Logf("pod %s node %s ip %q phase %s ready %v deleting %v", p.Name, p.Spec.NodeName, p.Status.PodIP, p.Status.Phase, ready, p.DeletionTimestamp != nil)
+	}
+	slices, err := cs.DiscoveryV1().EndpointSlices("dstload-run").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Logf("dump: %v", err)
+		return
+	}
+	for _, es := range slices.Items {
+		for _, e := range es.Endpoints {
+			pod := ""
+			if e.TargetRef != nil {
+				pod = e.TargetRef.Name
+			}
+			t.Logf("slice %s: %v pod %s ready %v", es.Name, e.Addresses, pod, e.Conditions.Ready != nil && *e.Conditions.Ready)
+		}
 	}
 }

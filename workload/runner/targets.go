@@ -150,8 +150,11 @@ func (t *Targets) Install(ctx context.Context, cs kubernetes.Interface) error {
 	return nil
 }
 
-// Ready waits until every target Deployment has its replicas ready and
-// reports progress through tick (ready, desired).
+// Ready waits until the targets' Deployments have every replica ready and
+// their EndpointSlices list each one's address ready: the controller
+// serves the slices, so a run whose slices lack an endpoint would wait for
+// streams that cannot hold it and blame the controller. tick reports
+// progress (ready of desired).
 func (t *Targets) Ready(ctx context.Context, cs kubernetes.Interface, tick func(ready, desired int)) error {
 	want := t.Count * t.Replicas
 	for {
@@ -163,11 +166,20 @@ func (t *Targets) Ready(ctx context.Context, cs kubernetes.Interface, tick func(
 		if tick != nil {
 			tick(ready, want)
 		}
+		var sc sliceCount
 		if len(list.Items) == t.Count && ready == want {
-			return nil
+			if sc, err = t.countSlices(ctx, cs); err != nil {
+				return err
+			}
+			if sc.ready == want {
+				return nil
+			}
 		}
 		select {
 		case <-ctx.Done():
+			if ready == want {
+				return fmt.Errorf("targets ready: the Deployments have all %d pods ready but %s: %w", want, sc.String(want), context.Cause(ctx))
+			}
 			return fmt.Errorf("targets ready: %d of %d endpoints: %w", ready, want, context.Cause(ctx))
 		case <-time.After(time.Second):
 		}
