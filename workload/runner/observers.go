@@ -37,9 +37,9 @@ type observers []*observerProc
 
 // readyEndpoints is the ready endpoints of every observed cluster (-1 when
 // one cannot be read).
-func (os observers) readyEndpoints(ctx context.Context) float64 {
+func (all observers) readyEndpoints(ctx context.Context) float64 {
 	total := 0.0
-	for _, o := range os {
+	for _, o := range all {
 		n := o.readyEndpoints(ctx)
 		if n < 0 {
 			return -1
@@ -49,9 +49,9 @@ func (os observers) readyEndpoints(ctx context.Context) float64 {
 	return total
 }
 
-func (os observers) kubeMissed(ctx context.Context) int {
+func (all observers) kubeMissed(ctx context.Context) int {
 	total := 0
-	for _, o := range os {
+	for _, o := range all {
 		if n := o.kubeMissed(ctx); n > 0 {
 			total += n
 		}
@@ -59,9 +59,9 @@ func (os observers) kubeMissed(ctx context.Context) int {
 	return total
 }
 
-func (os observers) readySet(ctx context.Context, service string) (map[string]bool, error) {
+func (all observers) readySet(ctx context.Context, service string) (map[string]bool, error) {
 	out := map[string]bool{}
-	for _, o := range os {
+	for _, o := range all {
 		rs, err := o.readySet(ctx, service)
 		if err != nil {
 			return nil, err
@@ -75,9 +75,9 @@ func (os observers) readySet(ctx context.Context, service string) (map[string]bo
 
 // scrapeTargets are the observers' admin addresses by Prometheus component
 // label: "observer", and "observer-<cluster>" for the source's.
-func (os observers) scrapeTargets() map[string]string {
+func (all observers) scrapeTargets() map[string]string {
 	out := map[string]string{}
-	for i, o := range os {
+	for i, o := range all {
 		name := "observer"
 		if i > 0 {
 			name += "-" + o.cluster
@@ -89,10 +89,10 @@ func (os observers) scrapeTargets() map[string]string {
 
 // stop ends every observer and returns their records, each change and
 // process named by its cluster when there are two.
-func (os observers) stop() (record.Set, error) {
+func (all observers) stop() (record.Set, error) {
 	var sets []record.Set
 	var errs []error
-	for _, o := range os {
+	for _, o := range all {
 		s, err := o.stop()
 		if err != nil {
 			errs = append(errs, err)
@@ -111,8 +111,8 @@ func (os observers) stop() (record.Set, error) {
 	return record.Merge(sets...), errors.Join(errs...)
 }
 
-func (os observers) kill() {
-	for _, o := range os {
+func (all observers) kill() {
+	for _, o := range all {
 		o.kill()
 	}
 }
