@@ -335,4 +335,14 @@ func TestListedPods(t *testing.T) {
 	if len(o.podGone) != 0 || len(o.listed) != 0 {
 		t.Errorf("after the slice is deleted: kept deletions %v, listed %v; want none", o.podGone, o.listed)
 	}
+	// A pod listed under a new address in the same event keeps its
+	// deletion: the new listing counts before the old one goes.
+	o.handleLocked(withPod("p3"), at, false)
+	o.podDeletedLocked("p3", at)
+	moved := epSlice("a-1", "a", "10.0.0.9")
+	moved.Endpoints[0].TargetRef = &corev1.ObjectReference{Kind: "Pod", Name: "p3"}
+	o.handleLocked(moved, at, false)
+	if _, ok := o.podGone["p3"]; !ok || o.listed["p3"] != 1 {
+		t.Errorf("after p3 moved address: kept deletions %v, listed %v; want p3 in both", o.podGone, o.listed)
+	}
 }

@@ -23,19 +23,20 @@ func (o *Observer) podDeletedLocked(pod string, now time.Time) {
 
 // listPodsLocked moves one slice's ready listings from before to after.
 // It runs after the slice's removals were recorded: a pod that no slice
-// lists any more takes its deletion with it.
+// lists any more takes its deletion with it. New listings count first, so
+// a pod listed under another address in after keeps its deletion.
 func (o *Observer) listPodsLocked(before, after map[netip.AddrPort]string) {
+	for a, pod := range after {
+		if pod != "" && before[a] != pod {
+			o.listed[pod]++
+		}
+	}
 	for a, pod := range before {
 		if pod != "" && after[a] != pod {
 			if o.listed[pod]--; o.listed[pod] <= 0 {
 				delete(o.listed, pod)
 				delete(o.podGone, pod)
 			}
-		}
-	}
-	for a, pod := range after {
-		if pod != "" && before[a] != pod {
-			o.listed[pod]++
 		}
 	}
 }

@@ -96,33 +96,28 @@ func (r *run) waitFederated(ctx context.Context, scs kubernetes.Interface, tg *T
 		members += " and " + m.Target
 	}
 	r.progressf("waiting for the federated Services in %s to list the members of %s", m.Source, members)
-	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReadyTimeout)
-	defer cancel()
-	for _, svc := range tg.Names() {
-		touched := time.Now()
-		for {
-			lacks, err := federatedLacks(ctx, scs, tg.Namespace, svc, m, remote)
-			if err == nil {
-				break
+	touched := map[string]time.Time{}
+	svc, err := r.waitServices(ctx, tg.Names(), func(ctx context.Context, svc string) error {
+		if touched[svc].IsZero() {
+			touched[svc] = time.Now()
+		}
+		lacks, err := federatedLacks(ctx, scs, tg.Namespace, svc, m, remote)
+		if err != nil && lacks != "" && time.Since(touched[svc]) > touchEvery {
+			touched[svc] = time.Now()
+			cs := r.cs
+			if lacks == m.Source {
+				cs = scs
 			}
-			if lacks != "" && time.Since(touched) > touchEvery {
-				touched = time.Now()
-				cs := r.cs
-				if lacks == m.Source {
-					cs = scs
-				}
-				r.progressf("%s%s lacks the member of %s; touching %s/%s there", svc, federatedSuffix, lacks, tg.Namespace, svc)
-				if terr := touch(ctx, cs, tg.Namespace, svc); terr != nil {
-					r.cfg.Log.Warn("touch federated member", "cluster", lacks, "service", svc, "err", terr)
-				}
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("federated Service %s/%s%s in %s: %v (Linkerd's service-mirror and local service-mirror add the members; are they running? 'dstload status')",
-					tg.Namespace, svc, federatedSuffix, m.Source, err)
-			case <-time.After(200 * time.Millisecond):
+			r.progressf("%s%s lacks the member of %s; touching %s/%s there", svc, federatedSuffix, lacks, tg.Namespace, svc)
+			if terr := touch(ctx, cs, tg.Namespace, svc); terr != nil {
+				r.cfg.Log.Warn("touch federated member", "cluster", lacks, "service", svc, "err", terr)
 			}
 		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("federated Service %s/%s%s in %s: %v (Linkerd's service-mirror and local service-mirror add the members; are they running? 'dstload status')",
+			tg.Namespace, svc, federatedSuffix, m.Source, err)
 	}
 	return nil
 }

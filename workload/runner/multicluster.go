@@ -93,22 +93,33 @@ func (r *run) waitMirrors(ctx context.Context, tg *Targets) error {
 		return err
 	}
 	r.progressf("waiting for the mirror Services in %s", m.Source)
+	svc, err := r.waitServices(ctx, tg.Names(), func(ctx context.Context, svc string) error { return mirrorReady(ctx, cs, tg.Namespace, svc, m) })
+	if err != nil {
+		return fmt.Errorf("mirror of %s/%s in cluster %s: %v (is the service-mirror running? 'dstload status')", tg.Namespace, svc, m.Source, err)
+	}
+	return nil
+}
+
+// waitServices checks each of names every 200ms until check passes, for
+// at most ReadyTimeout in all (check's ctx ends then); on timeout it
+// returns the service that was still failing and check's last error.
+func (r *run) waitServices(ctx context.Context, names []string, check func(ctx context.Context, svc string) error) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.ReadyTimeout)
 	defer cancel()
-	for _, svc := range tg.Names() {
+	for _, svc := range names {
 		for {
-			err := mirrorReady(ctx, cs, tg.Namespace, svc, m)
+			err := check(ctx, svc)
 			if err == nil {
 				break
 			}
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("mirror of %s/%s in cluster %s: %v (is the service-mirror running? 'dstload status')", tg.Namespace, svc, m.Source, err)
+				return svc, err
 			case <-time.After(200 * time.Millisecond):
 			}
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // source connects to the source cluster (once).
