@@ -112,7 +112,7 @@ func runObserve(ctx context.Context, a *app, kf kubeFlags, etcd etcdFlags, names
 	actx, stopAdmin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopAdmin()
 	// /ready-endpoints is the count alone: `dstload run` polls it every
-	// 200 ms while it waits, and a /metrics scrape costs the observer
+	// half second while it waits, and a /metrics scrape costs the observer
 	// more than it should at that rate.
 	count := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, obs.ReadyEndpoints())

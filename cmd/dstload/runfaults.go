@@ -30,10 +30,11 @@ func componentsDown(st *provision.State, destAddr string) func() []runner.Compon
 	if len(procs) == 0 {
 		return nil
 	}
+	tr := local.Track(procs)
 	return func() []runner.ComponentDown {
 		var down []runner.ComponentDown
-		for _, p := range procs {
-			if !local.Alive(p) {
+		for i, p := range procs {
+			if !tr.Alive(i) {
 				down = append(down, runner.ComponentDown{Name: p.Name, Detail: fmt.Sprintf("its process (pid %d) is not running", p.PID)})
 			}
 		}

@@ -162,3 +162,16 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// TestPackedAddr: a receipt's packed address gives back the address it
+// was made from, IPv4, IPv6 and IPv4-mapped IPv6 alike.
+func TestPackedAddr(t *testing.T) {
+	for _, s := range []string{"10.128.4.122:8080", "[fd00::1]:4143", "[::ffff:10.0.0.1]:80", "0.0.0.0:0", "[::]:65535"} {
+		t.Run(s, func(t *testing.T) {
+			ap := netip.MustParseAddrPort(s)
+			if got := pack(ap).addrPort(); got != ap {
+				t.Fatalf("pack(%s).addrPort() = %s", ap, got)
+			}
+		})
+	}
+}

@@ -25,7 +25,7 @@ func (c *Client) apply(st *stream, u *update, now int64, snapshot bool) {
 		for _, ap := range u.addrs {
 			insert(st, ap)
 			if rec {
-				c.receipts = append(c.receipts, receipt{t: now, addr: ap, stream: st.id, add: true, snapshot: snapshot})
+				c.receipts = append(c.receipts, receipt{t: now, addr: pack(ap), stream: st.id, add: true, snapshot: snapshot})
 			}
 		}
 	case kindRemove:
@@ -33,7 +33,7 @@ func (c *Client) apply(st *stream, u *update, now int64, snapshot bool) {
 		for _, ap := range u.addrs {
 			remove(st, ap)
 			if rec {
-				c.receipts = append(c.receipts, receipt{t: now, addr: ap, stream: st.id, snapshot: snapshot})
+				c.receipts = append(c.receipts, receipt{t: now, addr: pack(ap), stream: st.id, snapshot: snapshot})
 			}
 		}
 	case kindNoEndpoints:

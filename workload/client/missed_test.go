@@ -25,13 +25,28 @@ func TestMissedEventRecordsHeldSet(t *testing.T) {
 	c.OnEvent(record.ScaleEvent{Service: "ns/a", Seq: 2, Target: 2, Time: time.Now()})
 	srv.SetEndpoints("ns/a", 80, endpoints(2, 1))
 	testutil.WaitFor(t, 10*time.Second, "remove", func() bool { return c.EndpointsHeld() == 2 })
-	live := c.Lagging(time.Now().Add(time.Hour))
+	// The observer's ready set: the two endpoints the stream holds, and a
+	// third it lacks.
+	var three []string
+	for _, ap := range endpoints(3, 1) {
+		three = append(three, ap.String())
+	}
+	ready := func(string) (ReadySet, bool) { return NewReadySet(three), true }
+	live := c.Lagging(time.Now().Add(time.Hour), ready)
 	if len(live) != 0 {
 		t.Errorf("Lagging = %+v, want none (event 2 converged)", live)
 	}
 	c.OnEvent(record.ScaleEvent{Service: "ns/a", Seq: 3, Target: 5, Time: time.Now()})
-	if live := c.Lagging(time.Now().Add(time.Second)); len(live) != 1 || len(live[0].Held) != 2 || live[0].Seq != 3 {
-		t.Errorf("Lagging = %+v, want stream 0 waiting for event 3 with 2 endpoints", live)
+	if live := c.Lagging(time.Now().Add(time.Second), ready); len(live) != 1 || live[0].Seq != 3 || len(live[0].Stale) != 0 ||
+		!slices.Equal(live[0].Missing, three[2:]) {
+		t.Errorf("Lagging = %+v, want stream 0 waiting for event 3, lacking %s", live, three[2])
+	}
+	if live := c.Lagging(time.Now().Add(time.Second), func(string) (ReadySet, bool) { return NewReadySet(three[:1]), true }); len(live) != 1 ||
+		!slices.Equal(live[0].Stale, three[1:2]) || len(live[0].Missing) != 0 {
+		t.Errorf("Lagging against a ready set of one = %+v, want %s stale", live, three[1])
+	}
+	if live := c.Lagging(time.Now().Add(time.Second), func(string) (ReadySet, bool) { return ReadySet{}, false }); len(live) != 0 {
+		t.Errorf("Lagging with no ready set = %+v, want none", live)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -5,17 +5,22 @@
 package dstmetrics
 
 import (
+	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // Sample is one scrape. Counters are summed over all their label sets.
@@ -82,20 +87,103 @@ func Scrape(ctx context.Context, client *http.Client, url string) (Sample, error
 	if resp.StatusCode != http.StatusOK {
 		return s, fmt.Errorf("scrape %s: HTTP %s", url, resp.Status)
 	}
-	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
-	for {
-		var mf dto.MetricFamily
-		if err := dec.Decode(&mf); err != nil {
-			if errors.Is(err, io.EOF) {
-				break
+	format := expfmt.ResponseFormat(resp.Header)
+	var perr error
+	if format.FormatType() == expfmt.TypeProtoDelim {
+		perr = decodeDelimited(resp.Body, &s)
+	} else {
+		dec := expfmt.NewDecoder(resp.Body, format)
+		for perr == nil {
+			var mf dto.MetricFamily
+			if perr = dec.Decode(&mf); perr == nil && sampled(mf.GetName()) {
+				s.add(&mf)
 			}
-			// Drop what was parsed before the error: a failed sample
-			// carries no values (see Sample.Error).
-			return Sample{Time: s.Time}, fmt.Errorf("scrape %s: parse metrics: %w", url, err)
+		}
+		if errors.Is(perr, io.EOF) {
+			perr = nil
+		}
+	}
+	if perr != nil {
+		// Drop what was parsed before the error: a failed sample
+		// carries no values (see Sample.Error).
+		return Sample{Time: s.Time}, fmt.Errorf("scrape %s: parse metrics: %w", url, perr)
+	}
+	return s, nil
+}
+
+// decodeDelimited reads the protobuf exposition (length-delimited
+// MetricFamily messages) and decodes only the families a Sample keeps:
+// the controller's other families (client-go's request histograms, the
+// informers' lag, ...) are most of its /metrics, and decoding them was
+// most of the sampler's CPU.
+func decodeDelimited(r io.Reader, s *Sample) error {
+	br := bufio.NewReader(r)
+	var buf []byte
+	for {
+		n, err := binary.ReadUvarint(br)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if n > maxFamilyBytes {
+			return fmt.Errorf("a metric family of %d bytes (at most %d expected)", n, maxFamilyBytes)
+		}
+		buf = slices.Grow(buf[:0], int(n))[:n]
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return err
+		}
+		if !sampled(familyName(buf)) {
+			continue
+		}
+		var mf dto.MetricFamily
+		if err := proto.Unmarshal(buf, &mf); err != nil {
+			return err
 		}
 		s.add(&mf)
 	}
-	return s, nil
+}
+
+// maxFamilyBytes bounds one family's message, as expfmt's decoder does.
+const maxFamilyBytes = 32 << 20
+
+// familyName is field 1 (name) of an encoded MetricFamily: "" when it has
+// none or is malformed, and such a family is skipped like any other that
+// the sample does not keep.
+func familyName(b []byte) string {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return ""
+			}
+			return string(v)
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return ""
+		}
+		b = b[n:]
+	}
+	return ""
+}
+
+// sampled says whether add keeps anything of the family named name.
+func sampled(name string) bool {
+	switch name {
+	case "process_resident_memory_bytes", "process_cpu_seconds_total", "go_goroutines", "process_start_time_seconds",
+		"go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "endpoints_subscribers",
+		"endpoint_updates_queue_overflow", "endpoint_updates_queue_overflow_total",
+		"grpc_server_started_total", "grpc_server_handled_total", "grpc_server_msg_sent_total", "grpc_server_msg_received_total":
+		return true
+	}
+	return false
 }
 
 func (s *Sample) add(mf *dto.MetricFamily) {

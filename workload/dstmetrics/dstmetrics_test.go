@@ -1,8 +1,10 @@
 package dstmetrics
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -17,11 +19,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
 )
 
 // destinationRegistry registers metrics named and labelled like the
 // destination controller's (docs/architecture.md).
-func destinationRegistry(t *testing.T) (*prometheus.Registry, *prometheus.GaugeVec, *prometheus.CounterVec) {
+func destinationRegistry(t testing.TB) (*prometheus.Registry, *prometheus.GaugeVec, *prometheus.CounterVec) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 	subs := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "endpoints_subscribers"},
@@ -219,4 +223,55 @@ func TestFetchHeapProfile(t *testing.T) {
 	if _, err := FetchHeapProfile(context.Background(), http.DefaultClient, none); !errors.Is(err, ErrNoPprof) {
 		t.Errorf("no pprof: err %v, want ErrNoPprof", err)
 	}
+}
+
+// BenchmarkDecode compares decoding the whole protobuf exposition with
+// expfmt (what Scrape did) with decodeDelimited, on a /metrics shaped
+// like the controller's at full size: the sampled families plus client-go
+// request and informer histograms it does not keep.
+func BenchmarkDecode(b *testing.B) {
+	reg, subs, _ := destinationRegistry(b)
+	for i := range 100 {
+		subs.WithLabelValues("local", "dst", fmt.Sprintf("svc-%d", i%10), "80", "", fmt.Sprintf("node-%d", i/10)).Set(float64(i))
+	}
+	req := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "http_client_request_latency_seconds", Buckets: prometheus.DefBuckets},
+		[]string{"verb", "host"})
+	lag := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "informer_lag_seconds", Buckets: prometheus.DefBuckets}, []string{"informer"})
+	reg.MustRegister(req, lag)
+	for i := range 12 {
+		req.WithLabelValues([]string{"GET", "LIST", "WATCH"}[i%3], fmt.Sprintf("127.0.0.1:%d", 6443+i)).Observe(0.01 * float64(i))
+		lag.WithLabelValues(fmt.Sprintf("informer-%d", i)).Observe(0.2)
+	}
+	var body bytes.Buffer
+	enc := expfmt.NewEncoder(&body, expfmt.NewFormat(expfmt.TypeProtoDelim))
+	mfs, err := reg.Gather()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("expfmt all families", func(b *testing.B) {
+		for b.Loop() {
+			dec := expfmt.NewDecoder(bytes.NewReader(body.Bytes()), expfmt.NewFormat(expfmt.TypeProtoDelim))
+			var s Sample
+			for {
+				var mf dto.MetricFamily
+				if err := dec.Decode(&mf); err != nil {
+					break
+				}
+				s.add(&mf)
+			}
+		}
+	})
+	b.Run("sampled families", func(b *testing.B) {
+		for b.Loop() {
+			var s Sample
+			if err := decodeDelimited(bytes.NewReader(body.Bytes()), &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -204,7 +204,7 @@ type Sampling struct {
 }
 
 // ProcessStat is what one dstload workload process cost and how promptly
-// it ran while it measured: CPU time, and how late a 10 ms timer fired
+// it ran while it measured: CPU time, and how late a 50 ms timer fired
 // (the scheduling delay its timestamps can carry).
 type ProcessStat struct {
 	// Process names the role: "observer", "clients", "churn".

@@ -65,7 +65,7 @@ func Build(in Input) *Report {
 	r.Totals.MissingEndpoints, r.Totals.MissingWorstSeconds = worst(r.EndpointDiagnoses, record.KindMissing)
 	r.Destination = destination(in)
 	r.Endpoints = endpointSeries(in.Records, s, 2000)
-	r.Instrument = instrument(upd, in.Records.Processes, r.Destination.CPUSeconds)
+	r.Instrument = instrument(upd, addLead(a.UpdateLatencies), in.Records.Processes, r.Destination.CPUSeconds)
 	for _, u := range a.UpdateLatencies {
 		if u.FromPod {
 			r.Instrument.RemovalsFromPod++
@@ -213,4 +213,16 @@ func totals(set record.Set, a record.Analysis, expected int) Totals {
 		}
 	}
 	return t
+}
+
+// addLead is how far the earliest Add came before the observer saw its
+// endpoint in a slice, in seconds (0: none came before).
+func addLead(upd []record.UpdateLatency) float64 {
+	lead := 0.0
+	for _, u := range upd {
+		if u.Ready && u.Latency < 0 {
+			lead = max(lead, -u.Latency.Seconds())
+		}
+	}
+	return lead
 }

@@ -29,8 +29,9 @@ const (
 type Instrument struct {
 	// ErrorBoundSeconds is how much too small an update latency or a
 	// fanout completion can be; ErrorBoundSource says where it comes from:
-	// "observer canary" (the largest watch delay measured) or "negative
-	// update latencies" (no canary: the most negative one).
+	// "observer canary" (the largest watch delay measured), "an Add ahead
+	// of the observer" (AddLeadSeconds, when larger than the canary's) or
+	// "negative update latencies" (no canary: the most negative one).
 	ErrorBoundSeconds float64 `json:"errorBoundSeconds"`
 	ErrorBoundSource  string  `json:"errorBoundSource"`
 	// Reliable is ErrorBoundSeconds <= ErrorAim; Reasons say why not.
@@ -44,6 +45,12 @@ type Instrument struct {
 	NegativeShare           float64 `json:"negativeShare"`
 	BeyondSkewShare         float64 `json:"beyondSkewShare"`
 	MinUpdateLatencySeconds float64 `json:"minUpdateLatencySeconds"`
+	// AddLeadSeconds is how long before the observer saw a slice list an
+	// endpoint some stream already had its Add (0: never). The controller
+	// adds only what a slice lists, so a lead is the observer's own delay
+	// at that moment, one the canary's samples may have missed: the error
+	// bound is never smaller.
+	AddLeadSeconds float64 `json:"addLeadSeconds,omitempty"`
 	// Watch delays of the observer's canary: how long after the API
 	// server answered a write the observer's watch delivered it.
 	WatchDelays          int     `json:"watchDelays"`
@@ -73,7 +80,7 @@ type Instrument struct {
 	APIDeliveryMaxSeconds float64 `json:"apiDeliveryMaxSeconds,omitempty"`
 
 	// Processes are dstload's own measuring processes: CPU seconds and how
-	// late a 10 ms timer fired in each (a starved process takes its
+	// late a 50 ms timer fired in each (a starved process takes its
 	// timestamps late).
 	Processes []record.ProcessStat `json:"processes"`
 	// DstloadCPUSeconds sums Processes; DestinationCPUSeconds is the
@@ -90,8 +97,8 @@ type Instrument struct {
 
 // instrument derives the error bound from the observer's canary (or the
 // update latencies, in seconds) and adds the processes' own figures.
-func instrument(upd []float64, procs []record.ProcessStat, dstCPU float64) Instrument {
-	in := Instrument{UpdateSamples: len(upd), Processes: procs, DestinationCPUSeconds: dstCPU}
+func instrument(upd []float64, addLead float64, procs []record.ProcessStat, dstCPU float64) Instrument {
+	in := Instrument{UpdateSamples: len(upd), Processes: procs, DestinationCPUSeconds: dstCPU, AddLeadSeconds: max(0, addLead)}
 	if in.Processes == nil {
 		in.Processes = []record.ProcessStat{}
 	}
@@ -129,6 +136,9 @@ func instrument(upd []float64, procs []record.ProcessStat, dstCPU float64) Instr
 	case canary != nil:
 		in.WatchDelays, in.WatchDelayP99Seconds, in.WatchDelayMaxSeconds = canary.WatchDelays, canary.WatchDelayP99, canary.WatchDelayMax
 		in.ErrorBoundSeconds, in.ErrorBoundSource = canary.WatchDelayMax, "observer canary"
+		if in.AddLeadSeconds > in.ErrorBoundSeconds {
+			in.ErrorBoundSeconds, in.ErrorBoundSource = in.AddLeadSeconds, "an Add ahead of the observer"
+		}
 		ahead := 0
 		for _, v := range upd {
 			if v < -max(SkewBound, in.ErrorBoundSeconds) {

@@ -3,6 +3,7 @@ package report
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dstload/dstload/workload/record"
 	"github.com/dstload/dstload/workload/scenario"
@@ -25,22 +26,27 @@ func TestInstrument(t *testing.T) {
 	tests := []struct {
 		name     string
 		upd      []float64
+		addLead  float64
 		procs    []record.ProcessStat
 		bound    float64
 		source   string
 		reliable bool
 		ahead    float64
 	}{
-		{"no canary: the most negative latency is the bound", append(latencies(990, 0.02), latencies(10, -0.004)...), nil, 0.004, "negative update latencies", true, 0},
-		{"no canary, far negative", append(latencies(999, 0.02), -0.5), nil, 0.5, "negative update latencies", false, 0},
-		{"no canary, nothing negative", latencies(10, 0.02), nil, 0, "negative update latencies", true, 0},
-		{"canary: its largest delay, negatives beyond it are the controller's", append(latencies(900, 0.02), latencies(100, -0.5)...), canary(0.004, 0.012), 0.012, "observer canary", true, 0.1},
-		{"slow canary", latencies(100, 0.02), canary(0.080, 0.2), 0.2, "observer canary", false, 0},
-		{"no samples", nil, nil, 0, "none", true, 0},
+		{"no canary: the most negative latency is the bound", append(latencies(990, 0.02), latencies(10, -0.004)...), 0.004, nil, 0.004, "negative update latencies", true, 0},
+		{"no canary, far negative", append(latencies(999, 0.02), -0.5), 0, nil, 0.5, "negative update latencies", false, 0},
+		{"no canary, nothing negative", latencies(10, 0.02), 0, nil, 0, "negative update latencies", true, 0},
+		{"canary: its largest delay, negatives beyond it are the controller's", append(latencies(900, 0.02), latencies(100, -0.5)...), 0, canary(0.004, 0.012), 0.012, "observer canary", true, 0.1},
+		{"canary, an Add within its delay", append(latencies(999, 0.02), -0.003), 0.003, canary(0.004, 0.012), 0.012, "observer canary", true, 0},
+		// An etcd watch response the observer got 158 ms late (a
+		// full-size run): 2,300 Adds came before it, the canary saw 0.8 ms.
+		{"canary, an Add beyond its delay widens the bound", append(latencies(900, 0.02), latencies(100, -0.158)...), 0.158, canary(0.0002, 0.0008), 0.158, "an Add ahead of the observer", false, 0},
+		{"slow canary", latencies(100, 0.02), 0, canary(0.080, 0.2), 0.2, "observer canary", false, 0},
+		{"no samples", nil, 0, nil, 0, "none", true, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := instrument(tt.upd, tt.procs, 8)
+			in := instrument(tt.upd, tt.addLead, tt.procs, 8)
 			if !near(in.ErrorBoundSeconds, tt.bound) || in.ErrorBoundSource != tt.source || in.Reliable != tt.reliable ||
 				!near(in.AheadOfSlicesShare, tt.ahead) || (!in.Reliable) != (len(in.Reasons) > 0) {
 				t.Errorf("instrument %+v", in)
@@ -132,6 +138,31 @@ func TestClusterLimitedEvents(t *testing.T) {
 			}
 			if got[0].Verdict == Inconclusive && !strings.Contains(got[0].Reason, "cluster-limited") {
 				t.Errorf("reason %q", got[0].Reason)
+			}
+		})
+	}
+}
+
+// TestAddLead: only Adds that came before the observer count; Removes
+// may come early because the pod was deleted (docs/latency.md).
+func TestAddLead(t *testing.T) {
+	ul := func(ready bool, ms int) record.UpdateLatency {
+		return record.UpdateLatency{StreamChange: record.StreamChange{Ready: ready}, Latency: time.Duration(ms) * time.Millisecond}
+	}
+	tests := []struct {
+		name string
+		upd  []record.UpdateLatency
+		want float64
+	}{
+		{"none", nil, 0},
+		{"all after", []record.UpdateLatency{ul(true, 3), ul(false, 10)}, 0},
+		{"the earliest Add", []record.UpdateLatency{ul(true, -2), ul(true, -158), ul(true, 40)}, 0.158},
+		{"an early Remove is not counted", []record.UpdateLatency{ul(false, -300), ul(true, -1)}, 0.001},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := addLead(tt.upd); !near(got, tt.want) {
+				t.Errorf("addLead = %v, want %v", got, tt.want)
 			}
 		})
 	}

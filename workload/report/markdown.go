@@ -200,6 +200,9 @@ func writeInstrumentMarkdown(p func(string, ...any), in Instrument) {
 	}
 	p("| update latencies < 0 | %.2f%% of %d |\n| update latencies < -%s | %.2f%% |\n| smallest update latency | %s |\n",
 		100*in.NegativeShare, in.UpdateSamples, secs(SkewBound), 100*in.BeyondSkewShare, secs(in.MinUpdateLatencySeconds))
+	if in.AddLeadSeconds > 0 {
+		p("| earliest Add before the observer saw its slice (the observer's delay then) | %s |\n", secs(in.AddLeadSeconds))
+	}
 	if in.WatchDelays > 0 {
 		p("| ahead of the EndpointSlices | %.2f%% of update latencies |\n", 100*in.AheadOfSlicesShare)
 	}
@@ -211,7 +214,7 @@ func writeInstrumentMarkdown(p func(string, ...any), in Instrument) {
 		p("| removals timed from their pod's deletion | %d (received before the slice changed) |\n", in.RemovalsFromPod)
 	}
 	for _, pr := range in.Processes {
-		p("| %s process | cpu %.1fs over %s; 10ms timer late p50 %s, p99 %s, max %s |\n", pr.Process, pr.CPUSeconds, secs(pr.WallSeconds),
+		p("| %s process | cpu %.1fs over %s; 50ms timer late p50 %s, p99 %s, max %s |\n", pr.Process, pr.CPUSeconds, secs(pr.WallSeconds),
 			secs(pr.TickLatenessP50), secs(pr.TickLatenessP99), secs(pr.TickLatenessMax))
 	}
 	if in.CPURatio > 0 {

@@ -3,9 +3,12 @@ package runner
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
+	"github.com/dstload/dstload/workload/client"
 	"github.com/dstload/dstload/workload/record"
 )
 
@@ -53,47 +56,79 @@ func (l *live) wrongEndpoints(ctx context.Context, cl *clients, obs observers) [
 		l.cursors = append(l.cursors, 0)
 	}
 	now := time.Now()
-	var lagging []record.StreamConvergence
+	// The observer's ready set of each service asked about, read once.
+	ready := map[string]map[string]bool{}
+	readySet := func(service string) map[string]bool {
+		rs, ok := ready[service]
+		if !ok {
+			var err error
+			if rs, err = obs.readySet(ctx, service); err != nil {
+				rs = nil
+			}
+			ready[service] = rs
+		}
+		return rs
+	}
+	parsed := map[string]client.ReadySet{}
+	lagReady := func(service string) (client.ReadySet, bool) {
+		rs := readySet(service)
+		if rs == nil {
+			return client.ReadySet{}, false
+		}
+		p, ok := parsed[service]
+		if !ok {
+			p = client.NewReadySet(slices.Collect(maps.Keys(rs)))
+			parsed[service] = p
+		}
+		return p, true
+	}
+	var lagging []client.Disagreement
 	for i, c := range cl.list {
 		var got []record.StreamConvergence
 		got, l.cursors[i] = c.MissedSince(l.cursors[i])
 		l.pending = append(l.pending, got...)
-		lagging = append(lagging, c.Lagging(now.Add(-record.DiagnosisGrace))...)
+		lagging = append(lagging, c.Lagging(now.Add(-record.DiagnosisGrace), lagReady)...)
 	}
 	type key struct{ kind, service, addr string }
 	streams := map[key]int{}
 	clients := map[key]map[string]bool{}
-	ready := map[string]map[string]bool{}
 	nowLagging := map[string]bool{}
 	keep := l.pending[:0]
-	var due []record.StreamConvergence
+	// Missed events whose grace is over are compared here; the streams
+	// still waiting were compared by Lagging.
+	var wrong []client.Disagreement
 	for _, m := range l.pending {
 		if now.Sub(m.Deadline) < record.DiagnosisGrace {
 			keep = append(keep, m)
 			continue
 		}
-		due = append(due, m)
-	}
-	nDue := len(due)
-	for i, m := range append(due, lagging...) {
-		rs, ok := ready[m.Service]
-		if !ok {
-			var err error
-			if rs, err = obs.readySet(ctx, m.Service); err != nil {
-				rs = nil
-			}
-			ready[m.Service] = rs
-		}
+		rs := readySet(m.Service)
 		if rs == nil {
 			continue
 		}
+		d := client.Disagreement{Client: m.Client, Stream: m.Stream, Service: m.Service, Seq: m.Seq}
 		held := map[string]bool{}
+		for _, a := range m.Held {
+			held[a] = true
+			if !rs[a] {
+				d.Stale = append(d.Stale, a)
+			}
+		}
+		for a := range rs {
+			if !held[a] {
+				d.Missing = append(d.Missing, a)
+			}
+		}
+		wrong = append(wrong, d)
+	}
+	nDue := len(wrong)
+	for i, d := range append(wrong, lagging...) {
 		add := func(k key) {
 			streams[k]++
 			if clients[k] == nil {
 				clients[k] = map[string]bool{}
 			}
-			clients[k][m.Client] = true
+			clients[k][d.Client] = true
 		}
 		// A stream still waiting may disagree for an update in flight:
 		// what it got wrong counts when it still does a line later.
@@ -104,16 +139,11 @@ func (l *live) wrongEndpoints(ctx context.Context, cl *clients, obs observers) [
 			}
 			nowLagging[id] = true
 		}
-		for _, a := range m.Held {
-			held[a] = true
-			if !rs[a] {
-				seen(key{record.KindStale, m.Service, a})
-			}
+		for _, a := range d.Stale {
+			seen(key{record.KindStale, d.Service, a})
 		}
-		for a := range rs {
-			if !held[a] {
-				seen(key{record.KindMissing, m.Service, a})
-			}
+		for _, a := range d.Missing {
+			seen(key{record.KindMissing, d.Service, a})
 		}
 	}
 	l.pending, l.lagging = keep, nowLagging

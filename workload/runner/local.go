@@ -47,6 +47,8 @@ type localBackend struct {
 	sampler     *dstmetrics.Sampler
 	stopSampler func()
 	meter       *procstat.Meter
+	// releaseProcs ends the load's limit on this process's Ps.
+	releaseProcs func()
 	// feeds carry churn's events to the observers, one per observed
 	// cluster (keyed by record.ScaleEvent.Cluster: "" on one cluster), so
 	// that each judges its own cluster's events.
@@ -100,6 +102,7 @@ func (b *localBackend) connect(ctx context.Context) error {
 	// This process holds the clients and churn; its CPU and scheduling
 	// delay go into the report's instrument section.
 	b.meter = procstat.Start(ctx, "clients")
+	b.releaseProcs = procstat.LimitProcs(cfg.Scenario.Clients.Streams)
 
 	b.r.enter("observe")
 	// Churn's events reach each observer process through a feed, as the
@@ -232,6 +235,9 @@ func (b *localBackend) collect(context.Context) (record.Set, []dstmetrics.Sample
 	if b.cl != nil {
 		b.stopClients()
 	}
+	if b.releaseProcs != nil {
+		b.releaseProcs() // merging and the report use every core
+	}
 	if b.meter != nil {
 		sets = append(sets, record.Set{Processes: []record.ProcessStat{b.meter.Stop()}})
 	}
@@ -275,5 +281,8 @@ func (b *localBackend) close() {
 	}
 	if b.stopSampler != nil {
 		b.stopSampler()
+	}
+	if b.releaseProcs != nil {
+		b.releaseProcs()
 	}
 }

@@ -52,7 +52,7 @@ type backend interface {
 	connect(ctx context.Context) error
 	// startChurn starts the churn once every stream holds every endpoint.
 	startChurn(ctx context.Context) error
-	// poll reads the run's progress now; it is called every 200 ms.
+	// poll reads the run's progress now; it is called every pollEvery.
 	poll(ctx context.Context) progress
 	// status is the progress line's body, printed every ProgressEvery.
 	status(ctx context.Context) string

@@ -258,7 +258,7 @@ func sampleStreamsPerProcess(s *scenario.Scenario) int {
 }
 
 // endpointsHeld is the endpoints held over all streams. It is read every
-// 200 ms while waiting, so it reads counters rather than gathering the
+// pollEvery while waiting, so it reads counters rather than gathering the
 // clients' registries.
 func (cs *clients) endpointsHeld() int {
 	total := 0
