@@ -210,6 +210,9 @@ func instrumentText(in Instrument) string {
 	if in.UpdateSamples > 0 {
 		parts = append(parts, fmt.Sprintf("%.1f%% of update latencies < 0, min %s", 100*in.NegativeShare, secs(in.MinUpdateLatencySeconds)))
 	}
+	if in.AddLeadSeconds > 0 {
+		parts = append(parts, fmt.Sprintf("an Add %s before the observer saw its slice", secs(in.AddLeadSeconds)))
+	}
 	for _, p := range in.Processes {
 		parts = append(parts, fmt.Sprintf("%s cpu %.1fs, timer late p99 %s", p.Process, p.CPUSeconds, secs(p.TickLatenessP99)))
 	}

@@ -167,3 +167,18 @@ func TestAddLead(t *testing.T) {
 		})
 	}
 }
+
+// TestInstrumentTextAddLead: the one-line summary (report.html, the
+// summary's instrument line) names an Add ahead of the observer.
+func TestInstrumentTextAddLead(t *testing.T) {
+	upd := append(latencies(99, 0.02), -0.158)
+	for _, tt := range []struct {
+		lead float64
+		want bool
+	}{{0.158, true}, {0, false}} {
+		got := instrumentText(instrument(upd, tt.lead, nil, 8))
+		if strings.Contains(got, "before the observer saw its slice") != tt.want {
+			t.Errorf("lead %v: %q", tt.lead, got)
+		}
+	}
+}
