@@ -114,8 +114,8 @@ func Scrape(ctx context.Context, client *http.Client, url string) (Sample, error
 // decodeDelimited reads the protobuf exposition (length-delimited
 // MetricFamily messages) and decodes only the families a Sample keeps:
 // the controller's other families (client-go's request histograms, the
-// informers' lag, ...) are most of its /metrics, and decoding them was
-// most of the sampler's CPU.
+// informers' lag, ...) are never read, and decoding them was about 40%
+// of the decode's CPU (BenchmarkDecode).
 func decodeDelimited(r io.Reader, s *Sample) error {
 	br := bufio.NewReader(r)
 	var buf []byte
@@ -174,7 +174,8 @@ func familyName(b []byte) string {
 	return ""
 }
 
-// sampled says whether add keeps anything of the family named name.
+// sampled says whether add keeps anything of the family named name; a
+// family add reads must be listed here, or Scrape never decodes it.
 func sampled(name string) bool {
 	switch name {
 	case "process_resident_memory_bytes", "process_cpu_seconds_total", "go_goroutines", "process_start_time_seconds",
@@ -186,6 +187,7 @@ func sampled(name string) bool {
 	return false
 }
 
+// add keeps what the sample needs of mf, one of the families sampled lists.
 func (s *Sample) add(mf *dto.MetricFamily) {
 	sum := func() float64 {
 		var t float64
