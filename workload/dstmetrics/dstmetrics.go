@@ -95,7 +95,7 @@ func Scrape(ctx context.Context, client *http.Client, url string) (Sample, error
 		dec := expfmt.NewDecoder(resp.Body, format)
 		for perr == nil {
 			var mf dto.MetricFamily
-			if perr = dec.Decode(&mf); perr == nil && sampled(mf.GetName()) {
+			if perr = dec.Decode(&mf); perr == nil {
 				s.add(&mf)
 			}
 		}
@@ -134,7 +134,7 @@ func decodeDelimited(r io.Reader, s *Sample) error {
 		if _, err := io.ReadFull(br, buf); err != nil {
 			return err
 		}
-		if !sampled(familyName(buf)) {
+		if _, ok := families[familyName(buf)]; !ok {
 			continue
 		}
 		var mf dto.MetricFamily
@@ -174,43 +174,17 @@ func familyName(b []byte) string {
 	return ""
 }
 
-// sampled says whether add keeps anything of the family named name; a
-// family add reads must be listed here, or Scrape never decodes it.
-func sampled(name string) bool {
-	switch name {
-	case "process_resident_memory_bytes", "process_cpu_seconds_total", "go_goroutines", "process_start_time_seconds",
-		"go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes", "endpoints_subscribers",
-		"endpoint_updates_queue_overflow", "endpoint_updates_queue_overflow_total",
-		"grpc_server_started_total", "grpc_server_handled_total", "grpc_server_msg_sent_total", "grpc_server_msg_received_total":
-		return true
-	}
-	return false
-}
-
-// add keeps what the sample needs of mf, one of the families sampled lists.
-func (s *Sample) add(mf *dto.MetricFamily) {
-	sum := func() float64 {
-		var t float64
-		for _, m := range mf.GetMetric() {
-			t += value(m)
-		}
-		return t
-	}
-	switch mf.GetName() {
-	case "process_resident_memory_bytes":
-		s.ResidentMemoryBytes = sum()
-	case "process_cpu_seconds_total":
-		s.CPUSeconds = sum()
-	case "go_goroutines":
-		s.Goroutines = sum()
-	case "process_start_time_seconds":
-		s.StartTime = sum()
-	case "go_memstats_heap_inuse_bytes":
-		s.HeapInuseBytes = sum()
-	case "go_memstats_heap_alloc_bytes":
-		s.HeapAllocBytes = sum()
-	case "endpoints_subscribers":
-		s.Subscribers = sum()
+// families is what a Sample keeps of each family it reads, by name; a
+// family not here is never decoded.
+var families = map[string]func(s *Sample, mf *dto.MetricFamily){
+	"process_resident_memory_bytes": func(s *Sample, mf *dto.MetricFamily) { s.ResidentMemoryBytes = sum(mf) },
+	"process_cpu_seconds_total":     func(s *Sample, mf *dto.MetricFamily) { s.CPUSeconds = sum(mf) },
+	"go_goroutines":                 func(s *Sample, mf *dto.MetricFamily) { s.Goroutines = sum(mf) },
+	"process_start_time_seconds":    func(s *Sample, mf *dto.MetricFamily) { s.StartTime = sum(mf) },
+	"go_memstats_heap_inuse_bytes":  func(s *Sample, mf *dto.MetricFamily) { s.HeapInuseBytes = sum(mf) },
+	"go_memstats_heap_alloc_bytes":  func(s *Sample, mf *dto.MetricFamily) { s.HeapAllocBytes = sum(mf) },
+	"endpoints_subscribers": func(s *Sample, mf *dto.MetricFamily) {
+		s.Subscribers = sum(mf)
 		s.SubscribersByNode = map[string]float64{}
 		for _, m := range mf.GetMetric() {
 			if value(m) <= 0 {
@@ -224,12 +198,12 @@ func (s *Sample) add(mf *dto.MetricFamily) {
 			}
 		}
 		s.SubscriberNodes = len(s.SubscribersByNode)
-	case "endpoint_updates_queue_overflow", "endpoint_updates_queue_overflow_total":
-		s.QueueOverflows += sum()
-	case "grpc_server_started_total":
-		s.GRPCStarted = sum()
-	case "grpc_server_handled_total":
-		s.GRPCHandled = sum()
+	},
+	"endpoint_updates_queue_overflow":       func(s *Sample, mf *dto.MetricFamily) { s.QueueOverflows += sum(mf) },
+	"endpoint_updates_queue_overflow_total": func(s *Sample, mf *dto.MetricFamily) { s.QueueOverflows += sum(mf) },
+	"grpc_server_started_total":             func(s *Sample, mf *dto.MetricFamily) { s.GRPCStarted = sum(mf) },
+	"grpc_server_handled_total": func(s *Sample, mf *dto.MetricFamily) {
+		s.GRPCHandled = sum(mf)
 		s.GRPCHandledByCode = map[string]float64{}
 		for _, m := range mf.GetMetric() {
 			for _, l := range m.GetLabel() {
@@ -238,11 +212,25 @@ func (s *Sample) add(mf *dto.MetricFamily) {
 				}
 			}
 		}
-	case "grpc_server_msg_sent_total":
-		s.GRPCMsgSent = sum()
-	case "grpc_server_msg_received_total":
-		s.GRPCMsgReceived = sum()
+	},
+	"grpc_server_msg_sent_total":     func(s *Sample, mf *dto.MetricFamily) { s.GRPCMsgSent = sum(mf) },
+	"grpc_server_msg_received_total": func(s *Sample, mf *dto.MetricFamily) { s.GRPCMsgReceived = sum(mf) },
+}
+
+// add keeps what the sample needs of mf (nothing when families lacks it).
+func (s *Sample) add(mf *dto.MetricFamily) {
+	if keep, ok := families[mf.GetName()]; ok {
+		keep(s, mf)
 	}
+}
+
+// sum adds a family's values over all its label sets.
+func sum(mf *dto.MetricFamily) float64 {
+	var t float64
+	for _, m := range mf.GetMetric() {
+		t += value(m)
+	}
+	return t
 }
 
 func value(m *dto.Metric) float64 {
